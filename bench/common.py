@@ -1,0 +1,68 @@
+"""Helpers shared by the benchmarks: finding clips and their references, error rates."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+AUDIO_EXT = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".mp4", ".opus", ".webm"}
+REFS = Path(__file__).with_name("refs.tsv")
+_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class BenchClip:
+    path: Path
+    lang: str | None
+    reference: str | None
+
+
+def normalise(text: str) -> str:
+    text = text.lower().replace("ё", "е").replace("-", " ")
+    return " ".join(_PUNCT.sub(" ", text).split())
+
+
+def error_rate(reference: str, hypothesis: str, lang: str | None) -> tuple[str, float]:
+    """WER for English, CER for Russian (inflection makes Russian WER harsh)."""
+    import jiwer
+
+    ref, hyp = normalise(reference), normalise(hypothesis) or "<empty>"
+    if lang == "ru":
+        return "CER", jiwer.cer(ref, hyp)
+    return "WER", jiwer.wer(ref, hyp)
+
+
+def _refs() -> dict[str, tuple[str, str]]:
+    out = {}
+    for line in REFS.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, lang, text = line.split("\t", 2)
+            out[name] = (lang, text)
+    return out
+
+
+def find_clips(paths: list[str]) -> list[BenchClip]:
+    """Audio files under the given files or folders, with references where known.
+
+    A reference is a ``.txt`` beside the clip, or a line of ``bench/refs.tsv``; the
+    language comes from there or from a ``ru_``/``en_`` prefix or parent folder name.
+    """
+    refs = _refs()
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        files.extend(sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_EXT)
+                     if p.is_dir() else [p])
+    clips = []
+    for f in files:
+        lang, ref = refs.get(f.name, (None, None))
+        side = f.with_suffix(".txt")
+        if ref is None and side.exists():
+            ref = side.read_text(encoding="utf-8").strip()
+        if lang is None:
+            for cand in ("ru", "en"):
+                if f.name.startswith(cand + "_") or f.parent.name == cand:
+                    lang = cand
+        clips.append(BenchClip(f, lang, ref))
+    return clips

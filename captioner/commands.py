@@ -1,0 +1,163 @@
+"""What each CLI command does, given parsed arguments. Returns exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from captioner.catalog import CATALOG
+from captioner.config import Config, load_config
+from captioner.errors import CaptionerError, ModelError
+from captioner.store import ModelStore, default_root
+
+log = logging.getLogger(__name__)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config, args.overrides)
+
+
+def _store(cfg: Config) -> ModelStore:
+    return ModelStore(default_root(cfg.models.dir))
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def models(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    store = _store(cfg)
+    action = args.models_command
+    if action == "list":
+        return _models_list(store)
+    if action == "install":
+        return _models_install(store, args)
+    if action == "verify":
+        return _models_verify(store, args.names)
+    if action == "remove":
+        for name in args.names:
+            print(f"{name}: {'removed' if store.remove(name) else 'not installed'}")
+        return 0
+    raise AssertionError(action)
+
+
+def _models_list(store: ModelStore) -> int:
+    installed = {m.name: m for m in store.installed()}
+    print(f"model store: {store.root}")
+    rows = [("NAME", "STATE", "SIZE", "CHECKSUMS", "SOURCE / DESCRIPTION")]
+    for name, spec in CATALOG.items():
+        model = installed.pop(name, None)
+        if model is None:
+            rows.append((name, "-", "", "", spec.description))
+        else:
+            sums = "pinned sha256" if model.pinned else "recorded at install"
+            rows.append((name, "installed", _human(model.size_bytes), sums, model.source))
+    for model in installed.values():
+        rows.append((model.name, "installed", _human(model.size_bytes), "recorded at install",
+                     model.source))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True))
+              + "  " + row[4])
+    return 0
+
+
+def _models_install(store: ModelStore, args: argparse.Namespace) -> int:
+    from captioner.fetch import install_model
+
+    from_path = Path(args.from_path).expanduser() if args.from_path else None
+    status = 0
+    for name in args.names:
+        try:
+            model, already = install_model(store, name, from_path, force=args.force)
+        except ModelError as exc:
+            if len(args.names) == 1:
+                raise
+            print(f"captioner: error: {exc.message}", file=sys.stderr)
+            if exc.hint:
+                print(f"hint: {exc.hint}", file=sys.stderr)
+            status = 1
+            continue
+        verb = "already installed" if already else "installed"
+        print(f"{name}: {verb} at {model.path} ({_human(model.size_bytes)})")
+    return status
+
+
+def _models_verify(store: ModelStore, names: list[str]) -> int:
+    from captioner.fetch import _bar
+
+    targets = []
+    for name in names or [m.name for m in store.installed()]:
+        model = store.get(name)
+        if model is None:
+            raise ModelError(f"model {name!r} is not installed",
+                             hint="see what is installed with: captioner models list")
+        targets.append(model)
+    if not targets:
+        print("no models installed; try: captioner models install whisper-base")
+        return 0
+    bad = 0
+    for model in targets:
+        with _bar(model.size_bytes, f"verifying {model.name}") as bar:
+            problems = store.verify(model, progress=bar.update)
+        if problems:
+            bad += 1
+            print(f"{model.name}: DAMAGED")
+            for p in problems:
+                print(f"  {p.file}: {p.reason}")
+        else:
+            print(f"{model.name}: ok ({len(model.files)} files, {_human(model.size_bytes)})")
+    if bad:
+        print(f"hint: reinstall with: captioner models install NAME --force", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def load_engine(cfg: Config, model: str | None = None):
+    """Loads the configured Whisper model from the store."""
+    from captioner.asr import WhisperEngine, choose_placement
+
+    store = _store(cfg)
+    path = store.resolve_whisper(model or cfg.asr.model)
+    placement = choose_placement(cfg.asr.device, cfg.asr.compute_type, cfg.asr.threads)
+    return WhisperEngine(path, placement, cfg.asr.languages)
+
+
+def transcribe(args: argparse.Namespace) -> int:
+    from captioner.transcribe import check_formats, transcribe_file
+
+    cfg = _config(args)
+    formats = check_formats(
+        [f.strip() for f in args.format.split(",") if f.strip()] if args.format
+        else cfg.transcribe.formats
+    )
+    language = args.language or cfg.asr.language
+    if language != "auto" and language not in cfg.asr.languages:
+        raise CaptionerError(f"--language {language}: not in asr.languages {cfg.asr.languages}")
+    out_dir = Path(args.out or cfg.transcribe.out_dir or ".")
+    engine = load_engine(cfg, args.model)
+    failures = 0
+    for raw in args.inputs:
+        result = transcribe_file(engine, Path(raw), cfg, None if language == "auto" else language,
+                                 formats, out_dir, args.beam_size)
+        if not result.ok:
+            failures += 1
+            print(f"captioner: error: {result.error}", file=sys.stderr)
+            continue
+        if len(args.inputs) > 1:
+            print(f"== {result.path} [{result.lang}]")
+        print(result.text, flush=True)
+        if not args.quiet:
+            print(f"{result.path}: {result.lang}, {result.audio_s:.1f} s of audio in "
+                  f"{result.elapsed_s:.1f} s; wrote {', '.join(map(str, result.outputs))}",
+                  file=sys.stderr)
+    if failures:
+        print(f"captioner: {failures} of {len(args.inputs)} inputs failed", file=sys.stderr)
+    return 1 if failures else 0

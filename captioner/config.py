@@ -1,0 +1,243 @@
+"""One frozen configuration tree, loaded from TOML and validated once.
+
+Every section is a frozen dataclass; the loader walks the TOML tree against the
+dataclass fields, so an unknown key or a value of the wrong type is reported with
+the file and the dotted key (``configs/venue.toml: asr.beam_sise: unknown key``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from captioner.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.toml"
+
+SUPPORTED_LANGUAGES = ("ru", "en")
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """Where the model store lives (empty: ``$CAPTIONER_MODELS`` or ``models/``)."""
+
+    dir: str = ""
+
+
+@dataclass(frozen=True)
+class AsrConfig:
+    """Speech recognition settings.
+
+    Attributes:
+        model: Model name from the store, or a path to a CTranslate2 Whisper folder.
+        device: ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``.
+        compute_type: ``auto`` (int8 on CPU, float16 on CUDA) or a CTranslate2 type.
+        threads: CPU threads for the model; 0 means one per core.
+        beam_size: 1 is greedy decoding, the fastest.
+        languages: Languages that language identification may choose from.
+        language: ``auto`` or one of ``languages`` to force it.
+    """
+
+    model: str = "whisper-base"
+    device: str = "auto"
+    compute_type: str = "auto"
+    threads: int = 0
+    beam_size: int = 1
+    languages: tuple[str, ...] = SUPPORTED_LANGUAGES
+    language: str = "auto"
+
+
+@dataclass(frozen=True)
+class TranscribeConfig:
+    """Offline transcription defaults."""
+
+    formats: tuple[str, ...] = ("srt", "vtt", "txt", "json")
+    out_dir: str = ""
+
+
+@dataclass(frozen=True)
+class CaptionsConfig:
+    """Caption layout, following common subtitle conventions."""
+
+    max_lines: int = 2
+    max_chars_en: int = 42
+    max_chars_ru: int = 39
+    max_cps: float = 17.0
+    min_duration_s: float = 1.0
+    max_duration_s: float = 7.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration tree."""
+
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    asr: AsrConfig = field(default_factory=AsrConfig)
+    transcribe: TranscribeConfig = field(default_factory=TranscribeConfig)
+    captions: CaptionsConfig = field(default_factory=CaptionsConfig)
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        (inner, _) = typing.get_args(tp)
+        return f"list of {_type_name(inner)}"
+    if isinstance(tp, type):
+        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
+            tp.__name__, tp.__name__
+        )
+    return str(tp)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Checks ``value`` against the annotation ``tp`` and returns it in that type."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {type(value).__name__}")
+        return _build(tp, value, where)
+    if origin is tuple:
+        inner = typing.get_args(tp)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected {_article(tp)}, got {value!r}")
+        return tuple(_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(tp):
+            try:
+                return _coerce(value, option, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} is not a valid value")
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is type(None) and value is None:
+        return None
+    if isinstance(tp, type) and isinstance(value, tp) and not (
+        tp is int and isinstance(value, bool)
+    ):
+        return value
+    raise ConfigError(f"{where}: expected {_article(tp)}, got {value!r}")
+
+
+def _article(tp: Any) -> str:
+    name = _type_name(tp)
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
+def _build(cls: type, table: dict, where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in table.items():
+        dotted = f"{where}.{key}" if where else key
+        if key not in names:
+            known = ", ".join(sorted(names))
+            raise ConfigError(f"{dotted}: unknown key (known keys here: {known})")
+        kwargs[key] = _coerce(value, hints[key], dotted)
+    return cls(**kwargs)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def parse_override(text: str) -> dict:
+    """Turns ``asr.beam_size=5`` into ``{"asr": {"beam_size": 5}}`` (values in TOML syntax).
+
+    A value that is not valid TOML is taken as a plain string, so ``asr.model=small``
+    works without quotes.
+    """
+    if "=" not in text:
+        raise ConfigError(f"--set {text}: expected KEY=VALUE, for example asr.beam_size=5")
+    key, raw = (part.strip() for part in text.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    tree: dict = {}
+    node = tree
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return tree
+
+
+def validate(cfg: Config) -> Config:
+    """Checks the cross-field rules that types alone do not express."""
+    for lang in cfg.asr.languages:
+        if lang not in SUPPORTED_LANGUAGES:
+            raise ConfigError(
+                f"asr.languages: {lang!r} is not supported (choose from {SUPPORTED_LANGUAGES})"
+            )
+    if cfg.asr.language != "auto" and cfg.asr.language not in cfg.asr.languages:
+        raise ConfigError(f"asr.language: {cfg.asr.language!r} is not in asr.languages")
+    if cfg.asr.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"asr.device: {cfg.asr.device!r} (choose auto, cpu or cuda)")
+    if cfg.asr.beam_size < 1:
+        raise ConfigError("asr.beam_size: must be at least 1")
+    if cfg.asr.threads < 0:
+        raise ConfigError("asr.threads: must be 0 (auto) or more")
+    return cfg
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> Config:
+    """Loads the default config, then ``path`` over it, then ``KEY=VALUE`` overrides.
+
+    Raises:
+        ConfigError: naming the file and the dotted key at fault.
+    """
+    tree = _read_toml(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else {}
+    sources: list[tuple[Path | str, dict]] = [(DEFAULT_CONFIG, tree)]
+    if path is not None:
+        user = _read_toml(Path(path))
+        sources.append((Path(path), user))
+        tree = _merge(tree, user)
+    for text in overrides:
+        override = parse_override(text)
+        sources.append(("--set", override))
+        tree = _merge(tree, override)
+    try:
+        cfg = _build(Config, tree, "")
+        return validate(cfg)
+    except ConfigError as exc:
+        # Name the file the offending key came from (the last one that sets it).
+        key = exc.message.split(":", 1)[0].split("[")[0]
+        origin: Path | str = "config"
+        for src, table in sources:
+            if _has_key(table, key):
+                origin = str(src)
+        raise ConfigError(f"{origin}: {exc.message}", exc.hint) from None
+
+
+def _has_key(table: dict, dotted: str) -> bool:
+    node: Any = table
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True

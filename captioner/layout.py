@@ -1,0 +1,328 @@
+"""Caption layout: committed text into cues and lines, following subtitle conventions.
+
+The rules are the common BBC/Netflix ones: at most ``max_lines`` lines of at most
+``max_chars`` characters, lines broken after punctuation rather than after a dangling
+function word, roughly balanced lines, cues that end at sentence or clause ends, a
+minimum display time and a reading-speed limit. Everything here is pure (stdlib only,
+no I/O) so it can be unit-tested exhaustively and shared by the live screens and the
+offline SRT/VTT writers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from itertools import combinations
+
+from captioner.config import CaptionsConfig
+from captioner.events import Word
+
+# Gap left between a retimed cue and the next one, so that screens and players show a
+# visible change instead of two cues that run into each other.
+MIN_GAP_S = 0.04
+
+# A silence this long between two words is as good a cue boundary as a full stop:
+# the speaker paused, so a new cue there reads naturally.
+PAUSE_BREAK_S = 1.0
+
+_SENTENCE_END = (".", "?", "!", "…")
+_CLAUSE_END = (",", ";", ":", "—", "–")
+_CLOSERS = "\"'»”’)]"
+# Words that read badly as the last word of a line or cue: they belong to what follows.
+_FUNCTION_WORDS = frozenset(
+    """a an the of to and or but nor in on at by for from with as into onto than that
+    if i my your his her its our their this these those
+    и в во на с со к ко по о об обо от до из у за для без при под над про через что
+    чтобы не ни а но или ли как где когда который которая которые это""".split()
+)
+
+# Costs of a line-break choice, in "characters of imbalance": a break after a comma
+# is worth a 10-character imbalance, a dangling "the" costs 20 characters.
+_SENTENCE_BONUS = 14.0
+_CLAUSE_BONUS = 10.0
+_DANGLING_COST = 20.0
+# A top line longer than the bottom one costs a bit more than the reverse, giving the
+# bottom-heavy "pyramid" that readers find easiest.
+_TOP_HEAVY_WEIGHT = 1.25
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """One caption on screen: a time span and its (already wrapped) lines."""
+
+    start_s: float
+    end_s: float
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        """The cue's text on one line (lines joined with a single space)."""
+        return " ".join(self.lines)
+
+
+def max_chars_for(lang: str, cfg: CaptionsConfig) -> int:
+    """Line length limit for a language: Cyrillic gets its own (shorter) limit.
+
+    Args:
+        lang: ISO 639-1 code, optionally with a region (``"ru"``, ``"ru-RU"``).
+        cfg: Caption settings.
+    """
+    return cfg.max_chars_ru if lang.split("-")[0].lower() == "ru" else cfg.max_chars_en
+
+
+def _bare(token: str) -> str:
+    """The token without closing quotes/brackets, so ``said."`` still ends a sentence."""
+    return token.rstrip(_CLOSERS)
+
+
+def _is_sentence_end(token: str) -> bool:
+    return _bare(token).endswith(_SENTENCE_END)
+
+
+def _is_clause_end(token: str) -> bool:
+    # A lone hyphen is how Whisper often writes a dash in Russian text.
+    return _bare(token).endswith(_CLAUSE_END) or token == "-"
+
+
+def _is_function_word(token: str) -> bool:
+    return token.lower() in _FUNCTION_WORDS
+
+
+def _break_cost(token: str) -> float:
+    """Cost of ending a line (or cue) right after ``token``; negative is attractive."""
+    if _is_sentence_end(token):
+        return -_SENTENCE_BONUS
+    if _is_clause_end(token):
+        return -_CLAUSE_BONUS
+    if _is_function_word(token):
+        return _DANGLING_COST
+    return 0.0
+
+
+def _line_len(words: Sequence[str], lo: int, hi: int) -> int:
+    return sum(len(w) for w in words[lo:hi]) + (hi - lo - 1)
+
+
+def wrap_lines(text: str, max_chars: int, max_lines: int = 2) -> tuple[str, ...] | None:
+    """Breaks text into as few lines as possible, choosing the most readable breaks.
+
+    Lines break only at spaces. Among the layouts with the fewest lines, the one chosen
+    prefers breaks right after punctuation, avoids a line ending in a dangling function
+    word ("the", "of", "и", "на"...), and keeps lines balanced with the bottom line
+    slightly longer.
+
+    Args:
+        text: Plain text; runs of whitespace count as one space.
+        max_chars: Longest allowed line, in characters.
+        max_lines: Most lines allowed.
+
+    Returns:
+        The lines (``()`` for empty text), or ``None`` when the text cannot fit, e.g. a
+        single word longer than ``max_chars``.
+    """
+    words = text.split()
+    if not words:
+        return ()
+    if any(len(w) > max_chars for w in words):
+        return None
+    if _line_len(words, 0, len(words)) <= max_chars:
+        return (" ".join(words),)
+    n = len(words)
+    for k in range(2, max_lines + 1):
+        best: tuple[float, tuple[int, ...]] | None = None
+        # Exhaustive search over break points: cues hold few words (at most about
+        # max_chars * max_lines / 2), so this stays small and is easy to reason about.
+        for cuts in combinations(range(1, n), k - 1):
+            bounds = (0, *cuts, n)
+            lens = [_line_len(words, a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+            if max(lens) > max_chars:
+                continue
+            cost = sum(_break_cost(words[c - 1]) for c in cuts)
+            for upper, lower in zip(lens, lens[1:], strict=False):
+                diff = upper - lower
+                cost += diff * _TOP_HEAVY_WEIGHT if diff > 0 else -diff
+            if best is None or cost < best[0]:
+                best = (cost, bounds)
+        if best is not None:
+            b = best[1]
+            return tuple(" ".join(words[lo:hi]) for lo, hi in zip(b, b[1:], strict=False))
+    return None
+
+
+def _choose_end(
+    tokens: list[str], words: Sequence[Word], i: int, j: int, capacity: int
+) -> int:
+    """Picks where the cue starting at ``i`` ends, given that ``words[i:j]`` fits.
+
+    Returns ``k`` (``i < k <= j``) so that the cue is ``words[i:k]``.
+    """
+    if j == len(tokens):
+        return j  # the rest fits in one cue: splitting it would only add a flash cue
+    # A sentence end (or a long pause) is the best boundary: the next cue then starts a
+    # new thought instead of carrying the tail of this one.
+    for k in range(j, i, -1):
+        if _is_sentence_end(tokens[k - 1]) or words[k].start_s - words[k - 1].end_s >= (
+            PAUSE_BREAK_S
+        ):
+            return k
+    # A clause end is good too, but only once the cue is reasonably full, or we would
+    # make a string of short cues.
+    for k in range(j, i, -1):
+        if _is_clause_end(tokens[k - 1]) and _line_len(tokens, i, k) > capacity / 2:
+            return k
+    # Otherwise fill the cue, but do not leave "the" or "и" hanging at its end.
+    k = j
+    while k > i + 1 and _is_function_word(tokens[k - 1]):
+        k -= 1
+    return k
+
+
+def cues_from_words(words: Sequence[Word], lang: str, cfg: CaptionsConfig) -> list[Cue]:
+    """Groups timed words into cues that fit the layout and timing rules.
+
+    Each cue's text fits :func:`wrap_lines` with the language's line limit and
+    ``cfg.max_lines``, and its speech span is at most ``cfg.max_duration_s``. A word
+    too long for a line is put in a cue of its own, on one (over-long) line: it is never
+    cut, so names, numbers and URLs survive intact. Timing is then fixed by
+    :func:`retime`.
+
+    Args:
+        words: Words in spoken order; leading/trailing spaces in their text are ignored
+            and empty words are skipped.
+        lang: Language of the text, which selects the line limit.
+        cfg: Caption settings.
+
+    Returns:
+        Cues in order, never overlapping; their texts joined with spaces equal the words'
+        stripped texts joined with spaces.
+    """
+    kept = [w for w in words if w.text.strip()]
+    tokens = [w.text.strip() for w in kept]
+    max_chars = max_chars_for(lang, cfg)
+    capacity = max_chars * cfg.max_lines
+    cues: list[Cue] = []
+    i = 0
+    while i < len(kept):
+        # Extend while the text still wraps and the speech still fits the duration.
+        # Fitting is monotone (dropping a word never breaks a layout), so stop at the
+        # first failure.
+        j = i
+        lines: tuple[str, ...] | None = None
+        while j < len(kept):
+            if j > i and kept[j].end_s - kept[i].start_s > cfg.max_duration_s:
+                break
+            if _line_len(tokens, i, j + 1) > capacity:
+                break
+            trial = wrap_lines(" ".join(tokens[i : j + 1]), max_chars, cfg.max_lines)
+            if trial is None:
+                break
+            j += 1
+        if j == i:
+            # Even one word does not fit: show it alone rather than cut or drop it.
+            k, lines = i + 1, (tokens[i],)
+        else:
+            k = _choose_end(tokens, kept, i, j, capacity)
+            lines = wrap_lines(" ".join(tokens[i:k]), max_chars, cfg.max_lines)
+        start = kept[i].start_s
+        end = max(start, max(w.end_s for w in kept[i:k]))
+        cues.append(Cue(start, end, lines or (" ".join(tokens[i:k]),)))
+        i = k
+    return retime(cues, cfg)
+
+
+def retime(cues: Sequence[Cue], cfg: CaptionsConfig) -> list[Cue]:
+    """Applies the display-time rules to cues, keeping their order and lines.
+
+    Each cue stays up at least ``cfg.min_duration_s`` and long enough to be read at
+    ``cfg.max_cps`` characters per second, by moving its end later, but never to within
+    ``MIN_GAP_S`` of the next cue's start and never past ``cfg.max_duration_s`` from its
+    start. An end is never moved earlier than the speech it covers. A cue that starts
+    before the previous one ends is moved to start at that end, so cues never overlap.
+
+    Args:
+        cues: Cues in display order.
+        cfg: Caption settings.
+
+    Returns:
+        New cues with adjusted times.
+    """
+    out: list[Cue] = []
+    for idx, cue in enumerate(cues):
+        start = cue.start_s if not out else max(cue.start_s, out[-1].end_s)
+        speech_end = max(cue.end_s, start)
+        wanted = start + cfg.min_duration_s
+        if cfg.max_cps > 0:
+            wanted = max(wanted, start + len(cue.text) / cfg.max_cps)
+        end = max(speech_end, min(wanted, start + cfg.max_duration_s))
+        if idx + 1 < len(cues):
+            # Extending must not eat into the next cue; the speech itself is kept.
+            end = max(speech_end, min(end, cues[idx + 1].start_s - MIN_GAP_S))
+        out.append(replace(cue, start_s=start, end_s=end))
+    return out
+
+
+def cues_from_text(
+    text: str, start_s: float, end_s: float, lang: str, cfg: CaptionsConfig
+) -> list[Cue]:
+    """Lays out text that has no word times (e.g. machine translation).
+
+    The span is shared among the words in proportion to their length in characters,
+    which approximates speaking time well enough to split long text into cues.
+
+    Args:
+        text: Plain text.
+        start_s: Start of the span the text covers.
+        end_s: End of that span (taken as ``start_s`` if earlier).
+        lang: Language of the text.
+        cfg: Caption settings.
+    """
+    tokens = text.split()
+    if not tokens:
+        return []
+    span = max(0.0, end_s - start_s)
+    total = sum(len(t) for t in tokens)
+    words: list[Word] = []
+    done = 0
+    for token in tokens:
+        t0 = start_s + span * done / total
+        done += len(token)
+        words.append(Word(token, t0, start_s + span * done / total))
+    return cues_from_words(words, lang, cfg)
+
+
+def rolling_lines(history: Sequence[str], max_chars: int, max_lines: int) -> tuple[str, ...]:
+    """The last lines of a roll-up display of committed caption texts.
+
+    The concatenated texts are wrapped greedily (each line as full as possible). Greedy
+    wrapping only ever changes the last line when text is appended, so earlier lines
+    stay put while the display rolls up, instead of the whole block reflowing. A word
+    longer than ``max_chars`` is cut into pieces, because a roll-up box has a fixed
+    width. The cost is linear in the history, so callers keep it bounded.
+
+    Args:
+        history: Committed caption texts, oldest first.
+        max_chars: Line width in characters (at least 1).
+        max_lines: How many lines to return.
+
+    Returns:
+        At most ``max_lines`` lines, the newest last.
+    """
+    if max_lines <= 0:
+        return ()
+    width = max(1, max_chars)
+    lines: list[str] = []
+    current = ""
+    for text in history:
+        for word in text.split():
+            pieces = [word[p : p + width] for p in range(0, len(word), width)]
+            for piece in pieces:
+                if not current:
+                    current = piece
+                elif len(current) + 1 + len(piece) <= width:
+                    current += " " + piece
+                else:
+                    lines.append(current)
+                    current = piece
+    if current:
+        lines.append(current)
+    return tuple(lines[-max_lines:])

@@ -1,0 +1,74 @@
+"""`captioner transcribe` end to end: the real Whisper base model on synthesised speech."""
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.textnorm import cer, wer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("name", ["en_welcome", "ru_welcome"])
+def test_transcribes_with_language_identification(clips, tmp_path, model_dir, name):
+    clip = clips[name]
+    done = run_cli("transcribe", str(clip.path), "--out", str(tmp_path), "--format",
+                   "srt,vtt,txt,json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))
+    assert doc["language"] == clip.lang
+    text = " ".join(s["text"] for s in doc["segments"])
+    if clip.lang == "en":
+        assert wer(clip.text, text) <= 0.15, text
+    else:
+        assert cer(clip.text, text) <= 0.10, text
+    assert cer(clip.text, done.stdout) <= 0.15  # the text is printed too
+    srt = (tmp_path / f"{name}.srt").read_text(encoding="utf-8")
+    assert srt.startswith("1\n00:00:0")
+    assert (tmp_path / f"{name}.vtt").read_text(encoding="utf-8").startswith("WEBVTT\n")
+    assert (tmp_path / f"{name}.txt").read_text(encoding="utf-8").strip()
+
+
+def test_forced_language(clips, tmp_path, model_dir):
+    clip = clips["ru_water"]
+    done = run_cli("transcribe", str(clip.path), "--language", "ru", "--out", str(tmp_path),
+                   "--format", "json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((tmp_path / "ru_water.json").read_text(encoding="utf-8"))
+    assert doc["language"] == "ru"
+    assert cer(clip.text, " ".join(s["text"] for s in doc["segments"])) <= 0.10
+
+
+def test_bad_inputs_fail_alone(clips, tmp_path, model_dir):
+    fake = tmp_path / "notes.wav"
+    fake.write_text("these are meeting notes, not audio\n" * 10)
+    empty = tmp_path / "empty.ogg"
+    empty.write_bytes(b"")
+    missing = tmp_path / "missing.wav"
+    good = clips["en_water"]
+    out = tmp_path / "out"
+    done = run_cli("transcribe", str(missing), str(fake), str(good.path), str(empty),
+                   "--out", str(out), "--format", "txt")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("captioner: error:")]
+    assert len(errors) == 3
+    assert any("missing.wav: no such file" in e for e in errors)
+    assert any("notes.wav: not a readable audio" in e for e in errors)
+    assert any("empty.ogg" in e for e in errors)
+    assert "3 of 4 inputs failed" in done.stderr
+    # The good input in the middle was still transcribed.
+    assert wer(good.text, (out / "en_water.txt").read_text(encoding="utf-8")) <= 0.15
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["transcribe", "x.wav", "--format", "srt,doc"], "unknown format 'doc'"),
+    (["transcribe", "x.wav", "--model", "whisper-huge"], "unknown model 'whisper-huge'"),
+    (["transcribe", "x.wav", "--set", "asr.beam_sise=2"], "asr.beam_sise: unknown key"),
+])
+def test_usage_errors_are_one_line(args, needle):
+    done = run_cli(*args)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert needle in done.stderr.splitlines()[0]

@@ -103,6 +103,19 @@ def _line_len(words: Sequence[str], lo: int, hi: int) -> int:
     return sum(len(w) for w in words[lo:hi]) + (hi - lo - 1)
 
 
+def _fits(words: Sequence[str], max_chars: int, max_lines: int) -> bool:
+    """Whether the words fit the lines at all: greedy filling uses the fewest lines."""
+    lines, width = 0, max_chars + 1  # "line 0" is full, so the first word opens line 1
+    for w in words:
+        if len(w) > max_chars:
+            return False
+        if width + 1 + len(w) <= max_chars:
+            width += 1 + len(w)
+        else:
+            lines, width = lines + 1, len(w)
+    return lines <= max_lines
+
+
 def wrap_lines(text: str, max_chars: int, max_lines: int = 2) -> tuple[str, ...] | None:
     """Breaks text into as few lines as possible, choosing the most readable breaks.
 
@@ -170,9 +183,14 @@ def _choose_end(
     for k in range(j, i, -1):
         if _is_clause_end(tokens[k - 1]) and _line_len(tokens, i, k) > capacity / 2:
             return k
-    # Otherwise fill the cue, but do not leave "the" or "и" hanging at its end.
+    # Otherwise fill the cue, but do not leave "the" or "и" hanging at its end, unless
+    # that would leave the cue less than half full (text made of function words).
     k = j
-    while k > i + 1 and _is_function_word(tokens[k - 1]):
+    while (
+        k > i + 1
+        and _is_function_word(tokens[k - 1])
+        and _line_len(tokens, i, k - 1) > capacity / 2
+    ):
         k -= 1
     return k
 
@@ -203,18 +221,13 @@ def cues_from_words(words: Sequence[Word], lang: str, cfg: CaptionsConfig) -> li
     cues: list[Cue] = []
     i = 0
     while i < len(kept):
-        # Extend while the text still wraps and the speech still fits the duration.
-        # Fitting is monotone (dropping a word never breaks a layout), so stop at the
-        # first failure.
+        # Extend while the text still wraps and the speech still fits the duration;
+        # dropping a word never breaks a layout, so stop at the first failure.
         j = i
-        lines: tuple[str, ...] | None = None
         while j < len(kept):
             if j > i and kept[j].end_s - kept[i].start_s > cfg.max_duration_s:
                 break
-            if _line_len(tokens, i, j + 1) > capacity:
-                break
-            trial = wrap_lines(" ".join(tokens[i : j + 1]), max_chars, cfg.max_lines)
-            if trial is None:
+            if not _fits(tokens[i : j + 1], max_chars, cfg.max_lines):
                 break
             j += 1
         if j == i:

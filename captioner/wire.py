@@ -1,0 +1,73 @@
+"""The versioned JSON wire format shared by the websocket, ``run --print`` and journals.
+
+See ``docs/protocol.md`` for the contract. Encoding is pure: events in, dicts out.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from captioner.events import Caption, Status
+
+PROTOCOL_VERSION = 1
+
+
+def caption_to_dict(caption: Caption) -> dict[str, Any]:
+    """A caption as its wire message.
+
+    ``emitted_at`` is the wall-clock emission time in Unix seconds, so any receiver can
+    measure latency against its own clock.
+    """
+    msg: dict[str, Any] = {
+        "type": "caption",
+        "final": caption.final,
+        "id": caption.id,
+        "lang": caption.lang,
+        "text": caption.text,
+        "start_s": round(caption.start_s, 3),
+        "end_s": round(caption.end_s, 3),
+        "source": caption.source,
+        "input": caption.input_id,
+        "emitted_at": round(caption.emitted_ns / 1e9, 6),
+    }
+    if caption.final:
+        msg["seq"] = caption.seq
+    else:
+        msg["revision"] = caption.revision
+    return msg
+
+
+def status_to_dict(status: Status) -> dict[str, Any]:
+    msg: dict[str, Any] = {
+        "type": "status",
+        "state": status.state,
+        "emitted_at": round(status.emitted_ns / 1e9, 6),
+    }
+    if status.input_id is not None:
+        msg["input"] = status.input_id
+    msg.update(status.detail)
+    return msg
+
+
+def caption_from_dict(msg: dict[str, Any]) -> Caption:
+    """Reads a caption message back (journals, resume). Raises KeyError/TypeError/ValueError."""
+    return Caption(
+        id=str(msg["id"]),
+        final=bool(msg["final"]),
+        lang=str(msg["lang"]),
+        text=str(msg["text"]),
+        start_s=float(msg["start_s"]),
+        end_s=float(msg["end_s"]),
+        emitted_ns=int(float(msg.get("emitted_at", 0)) * 1e9),
+        source=msg.get("source", "floor"),
+        input_id=str(msg.get("input", "floor")),
+        seq=int(msg["seq"]) if msg.get("seq") is not None else None,
+        revision=int(msg.get("revision", 0)),
+    )
+
+
+def encode(event: Caption | Status) -> str:
+    """One compact JSON line (no newline) for any event."""
+    body = caption_to_dict(event) if isinstance(event, Caption) else status_to_dict(event)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))

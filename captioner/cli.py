@@ -62,6 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam-size", type=int, default=5,
                    help="beam width; offline work can afford more than live")
 
+    p = sub.add_parser("run", parents=[common], formatter_class=fmt,
+                       help="live captions from a microphone, a device or a file",
+                       description="Run live captioning. With --input FILE the file is played "
+                       "as if it were a live microphone, in real time (or --speed N times "
+                       "faster). With --print every event goes to stdout as a JSON line: a "
+                       "status line when audio starts flowing, then partial (final=false) and "
+                       "committed (final=true) captions with stream times start_s/end_s.")
+    p.add_argument("--input", default=None, metavar="FILE|DEVICE",
+                   help="audio file to play as live input (default: the demo recording)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="playback speed for file input; 0 = as fast as possible")
+    p.add_argument("--print", dest="print_events", action="store_true",
+                   help="write every caption and status event to stdout as JSON lines")
+    p.add_argument("--language", default=None, choices=["auto", "ru", "en"],
+                   help="force the spoken language (default: asr.language from the config)")
+
     models = sub.add_parser("models", help="install, list and verify models",
                             description="The local model store. Nothing is downloaded at run "
                             "time; `install` is the only command that fetches.")
@@ -105,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
         handler = {
             "transcribe": commands.transcribe,
+            "run": commands.run,
             "models": commands.models,
         }[args.command]
         return handler(args)

@@ -161,3 +161,17 @@ def transcribe(args: argparse.Namespace) -> int:
     if failures:
         print(f"captioner: {failures} of {len(args.inputs)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from captioner.runner import RunOptions, open_source, run_session
+
+    cfg = _config(args)
+    language = args.language or cfg.asr.language
+    opts = RunOptions(input=args.input, speed=args.speed, print_events=args.print_events,
+                      language=None if language == "auto" else language)
+    open_source(opts.input, opts.speed)  # fail fast on a bad input, before loading models
+    engine = load_engine(cfg)
+    return asyncio.run(run_session(cfg, opts, engine))

@@ -80,6 +80,7 @@ class Caption:
         input_id: The input whose audio produced it.
         seq: Session-wide sequence number of a committed caption; ``None`` for partials.
         revision: Counts the partial revisions of an id.
+        words: The timed words behind the text, where known (not sent to viewers).
     """
 
     id: str
@@ -93,6 +94,7 @@ class Caption:
     input_id: str = "floor"
     seq: int | None = None
     revision: int = 0
+    words: tuple[Word, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,134 @@
+"""Guards against Whisper's failure modes on live audio. Pure functions over words.
+
+Whisper invents text on silence, noise, applause and music ("Thank you for watching",
+«Продолжение следует...», subtitle credits), loops on repeated phrases, and sometimes
+echoes its prompt. These checks run on every decoding pass before anything is shown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from captioner.events import Segment, Word
+
+# Phrases Whisper produces from silence or noise (from subtitle credits in its training
+# data). Compared after normalisation; a segment made only of these is dropped.
+HALLUCINATIONS = tuple(sorted({
+    "thank you for watching", "thanks for watching", "thank you so much for watching",
+    "thank you very much for watching", "please subscribe", "like and subscribe",
+    "subscribe to my channel", "subtitles by the amara org community",
+    "transcribed by esoteric", "transcription by castingwords", "see you next time",
+    "bye bye", "thank you", "you", "so", "the end", "music", "applause", "laughter",
+    "продолжение следует", "спасибо за просмотр", "спасибо за внимание",
+    "субтитры сделал dimatorzok", "субтитры создавал dimatorzok", "редактор субтитров",
+    "корректор", "субтитры подготовлены", "подписывайтесь на канал", "ставьте лайки",
+    "до новых встреч", "всем пока", "музыка", "аплодисменты", "смех",
+    "субтитры делал dimatorzok", "dimatorzok",
+}, key=len, reverse=True))
+# Short phrases that are real speech too often: only dropped when the model is unsure.
+_WEAK = {"thank you", "you", "so", "bye bye", "спасибо за внимание", "до новых встреч",
+         "всем пока", "see you next time"}
+
+_NON_SPEECH = re.compile(r"^\s*[\[(*♪♫#][^\])*]*[\])*♪♫#]?\s*$")
+_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+
+
+def normalise(text: str) -> str:
+    """Lower case, ё as е, no punctuation, single spaces."""
+    text = text.lower().replace("ё", "е")
+    return " ".join(_PUNCT.sub(" ", text).split())
+
+
+def is_hallucination(text: str, confident: bool = False) -> bool:
+    """True when ``text`` is only a phrase Whisper is known to invent.
+
+    Args:
+        text: Segment text.
+        confident: The model was sure (high log-probability, speech detected); then the
+            weak phrases that real speakers also say ("thank you") are kept.
+    """
+    norm = normalise(text)
+    if not norm:
+        return True
+    if _NON_SPEECH.match(text):
+        return True
+    for phrase in HALLUCINATIONS:
+        if norm == phrase or (norm.startswith(phrase) and len(phrase) > 12
+                              and norm.replace(phrase, "").strip() == ""):
+            return not (confident and phrase in _WEAK)
+    return False
+
+
+def segment_is_reliable(seg: Segment, *, max_compression: float = 2.4,
+                        min_logprob: float = -1.2, no_speech: float = 0.6) -> bool:
+    """Whisper's own confidence figures, as its temperature-fallback rules use them.
+
+    Rejects looping text (high compression ratio), very unlikely text, and text on
+    audio the model itself thinks is not speech.
+    """
+    if seg.compression_ratio > max_compression:
+        return False
+    if seg.avg_logprob < min_logprob:
+        return False
+    return not (seg.no_speech_prob > no_speech and seg.avg_logprob < -0.7)
+
+
+def cut_repetitions(words: Sequence[Word], max_ngram: int = 6, max_repeats: int = 2) -> list[Word]:
+    """Removes loops: an n-gram repeated more than ``max_repeats`` times in a row is cut.
+
+    "the the the the" keeps "the the"; "we will we will we will" keeps two of them.
+    """
+    out = list(words)
+    changed = True
+    while changed:
+        changed = False
+        keys = [normalise(w.text) for w in out]
+        for n in range(1, max_ngram + 1):
+            i = 0
+            while i + n * (max_repeats + 1) <= len(out):
+                gram = keys[i:i + n]
+                reps = 1
+                while keys[i + reps * n:i + (reps + 1) * n] == gram:
+                    reps += 1
+                if reps > max_repeats and any(gram):
+                    del out[i + max_repeats * n:i + reps * n]
+                    changed = True
+                    break
+                i += 1
+            if changed:
+                break
+    return out
+
+
+def strip_non_speech_words(words: Sequence[Word]) -> list[Word]:
+    """Drops bracketed sound labels ("[Music]", "(аплодисменты)", "♪") and empty words."""
+    return [w for w in words if w.text.strip() and not _NON_SPEECH.match(w.text)]
+
+
+def strip_prompt_echo(words: Sequence[Word], prompt: str, min_words: int = 3) -> list[Word]:
+    """Drops leading words that repeat the end of the prompt (Whisper echoing context)."""
+    prompt_keys = normalise(prompt).split()
+    keys = [normalise(w.text) for w in words]
+    if not prompt_keys or not keys:
+        return list(words)
+    best = 0
+    for n in range(min(len(prompt_keys), len(keys)), min_words - 1, -1):
+        if keys[:n] == prompt_keys[-n:]:
+            best = n
+            break
+    return list(words[best:])
+
+
+def clean_segments(segments: Sequence[Segment], prompt: str = "") -> list[Word]:
+    """Applies every guard and returns the words worth showing, in order."""
+    words: list[Word] = []
+    for seg in segments:
+        if not segment_is_reliable(seg):
+            continue
+        confident = seg.avg_logprob > -0.5 and seg.no_speech_prob < 0.3
+        if is_hallucination(seg.text, confident=confident):
+            continue
+        words.extend(strip_non_speech_words(seg.words))
+    words = strip_prompt_echo(words, prompt)
+    return cut_repetitions(words)

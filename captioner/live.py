@@ -1,0 +1,235 @@
+"""The live transcription adapter for one input: audio in, captions out.
+
+Runs on the event loop but never runs model code there: Silero VAD and Whisper run
+in executors. Audio waits in a bounded queue (oldest dropped and counted when a pass
+runs long); each decoding pass covers the current utterance since the last trim
+point, and its result goes through the guards and the streaming policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+
+from captioner.asr import WhisperEngine
+from captioner.events import AudioChunk, Caption, Status, Word
+from captioner.guards import clean_segments
+from captioner.streaming import StreamingParams, StreamingPolicy
+from captioner.vad import SileroVad, VadParams, VadSegmenter
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class LiveParams:
+    """Timing of the live loop.
+
+    Attributes:
+        min_step_s: New audio needed before another pass of the same utterance.
+        first_pass_s: Speech needed before the first pass (and language check).
+        preroll_s: Audio kept before the VAD's speech start (word onsets are soft).
+        tail_s: Audio kept after the VAD's speech end for the final pass.
+        queue_chunks: Bounded audio queue; the oldest chunk is dropped when full.
+        lang_confident: Probability above which the identified language is kept.
+        beam_size: Decoding beam for live passes (1 = greedy, bounded time).
+    """
+
+    min_step_s: float = 0.5
+    first_pass_s: float = 0.8
+    preroll_s: float = 0.5
+    tail_s: float = 0.25
+    queue_chunks: int = 600
+    lang_confident: float = 0.85
+    beam_size: int = 1
+
+
+@dataclass(frozen=True)
+class _PassResult:
+    words: list[Word]
+    lang: str
+    lang_prob: float | None
+
+
+class InputWorker:
+    """Transcribes one input continuously.
+
+    Args:
+        input_id: Which input (``floor``, ``booth``).
+        engine: The shared Whisper model.
+        asr_executor: Single-thread executor all Whisper passes share.
+        vad_executor: Executor for Silero VAD.
+        emit: Called on the loop with every caption and status.
+        forced_language: Returns the operator's forced language, or None for auto.
+        source: Caption source label (``floor`` or ``interpretation``).
+    """
+
+    def __init__(self, input_id: str, engine: WhisperEngine, asr_executor: Executor,
+                 vad_executor: Executor, emit: Callable[[Caption | Status], None],
+                 forced_language: Callable[[], str | None] = lambda: None,
+                 source: str = "floor", params: LiveParams = LiveParams(),
+                 policy_params: StreamingParams = StreamingParams(),
+                 vad_params: VadParams = VadParams()) -> None:
+        self.input_id = input_id
+        self.engine = engine
+        self.asr_executor = asr_executor
+        self.vad_executor = vad_executor
+        self.emit = emit
+        self.forced_language = forced_language
+        self.params = params
+        self.policy = StreamingPolicy(input_id, policy_params, source=source)
+        self.vad = SileroVad()
+        self.segmenter = VadSegmenter(vad_params)
+        self.queue: collections.deque[AudioChunk] = collections.deque()
+        self._wake = asyncio.Event()
+        self._closed = False
+        self.dropped_chunks = 0
+        self.passes = 0
+        self.asr_seconds = 0.0
+        # Audio of the current region: samples from _audio_start_s on.
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._audio_start_s = 0.0
+        self._last_pass_end_s = 0.0
+        self._pending_end_s: float | None = None
+
+    # -- feeding (on the loop, cheap) ---------------------------------------------------
+
+    def feed(self, chunk: AudioChunk) -> None:
+        """Queues a chunk; drops the oldest when the queue is full (counted)."""
+        if len(self.queue) >= self.params.queue_chunks:
+            self.queue.popleft()
+            self.dropped_chunks += 1
+        self.queue.append(chunk)
+        self._wake.set()
+
+    def close(self) -> None:
+        """No more audio: the worker finishes the current utterance and returns."""
+        self._closed = True
+        self._wake.set()
+
+    @property
+    def audio_end_s(self) -> float:
+        return self._audio_start_s + len(self._audio) / SAMPLE_RATE
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self.queue:
+                if self._closed:
+                    break
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            chunks = list(self.queue)
+            self.queue.clear()
+            await self._take_audio(loop, chunks)
+            await self._maybe_pass(loop)
+        if self.policy.active:
+            await self._final_pass(loop, self.audio_end_s)
+
+    async def _take_audio(self, loop: asyncio.AbstractEventLoop,
+                          chunks: list[AudioChunk]) -> None:
+        if chunks[0].start_s > self.audio_end_s + 0.05 or not len(self._audio):
+            # First audio, or a gap (device lost, chunks dropped): restart the region.
+            self._audio = np.zeros(0, dtype=np.float32)
+            self._audio_start_s = chunks[0].start_s
+        new = np.concatenate([c.samples for c in chunks])
+        start_s = self.audio_end_s
+        self._audio = np.concatenate([self._audio, new])
+        probs = await loop.run_in_executor(self.vad_executor, self.vad, new)
+        # VAD windows lag by the samples it keeps pending; align on the consumed ones.
+        vad_start = start_s - (len(new) - len(probs) * 512) / SAMPLE_RATE
+        for event in self.segmenter.push(probs, max(vad_start, 0.0)):
+            if event.kind == "start":
+                if self.policy.active and self._pending_end_s is not None:
+                    await self._final_pass(loop, self._pending_end_s)
+                self._pending_end_s = None
+                if not self.policy.active:
+                    self.policy.start_utterance(max(event.at_s - self.params.preroll_s,
+                                                    self._audio_start_s))
+                    self._last_pass_end_s = self.policy.buffer_start_s
+            elif event.kind == "end" and self.policy.active:
+                self._pending_end_s = event.at_s + self.params.tail_s
+        self._trim_audio()
+
+    def _trim_audio(self) -> None:
+        keep_from = (self.policy.buffer_start_s if self.policy.active
+                     else self.audio_end_s - self.params.preroll_s - 0.5)
+        cut = int((keep_from - self._audio_start_s) * SAMPLE_RATE)
+        if cut > 0:
+            self._audio = self._audio[cut:]
+            self._audio_start_s += cut / SAMPLE_RATE
+
+    async def _maybe_pass(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self.policy.active:
+            return
+        if self._pending_end_s is not None and self.audio_end_s >= self._pending_end_s:
+            await self._final_pass(loop, self._pending_end_s)
+            return
+        end = self.audio_end_s
+        if end - self.policy.buffer_start_s < self.params.first_pass_s:
+            return
+        if end - self._last_pass_end_s < self.params.min_step_s:
+            return
+        await self._run_pass(loop, end, final=False)
+        self._trim_audio()
+
+    async def _final_pass(self, loop: asyncio.AbstractEventLoop, end_s: float) -> None:
+        end_s = min(end_s, self.audio_end_s)
+        if end_s - self.policy.buffer_start_s >= 0.3:
+            await self._run_pass(loop, end_s, final=True)
+        else:
+            for caption in self.policy.on_hypothesis([], end_s, final=True):
+                self.emit(caption)
+        self.policy.end_utterance()
+        self._pending_end_s = None
+
+    async def _run_pass(self, loop: asyncio.AbstractEventLoop, end_s: float,
+                        final: bool) -> None:
+        start_s = self.policy.buffer_start_s
+        a = int((start_s - self._audio_start_s) * SAMPLE_RATE)
+        b = int((end_s - self._audio_start_s) * SAMPLE_RATE)
+        audio = self._audio[max(a, 0):b]
+        forced = self.forced_language()
+        if forced:
+            self.policy.set_language(forced, locked=True)
+        lang = self.policy.lang if (forced or self.policy.lang_locked) else None
+        started = time.perf_counter()
+        result = await loop.run_in_executor(
+            self.asr_executor, self._decode, audio, start_s, lang, self.policy.prompt())
+        self.asr_seconds += time.perf_counter() - started
+        self.passes += 1
+        self._last_pass_end_s = end_s
+        if result.lang_prob is not None:
+            self.policy.set_language(result.lang, locked=result.lang_prob
+                                     >= self.params.lang_confident)
+        elif self.policy.lang is None:
+            self.policy.set_language(result.lang, locked=False)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("pass %s [%.2f-%.2f] final=%s lang=%s: %s", self.input_id, start_s, end_s,
+                      final, result.lang, " ".join(f"{w.text.strip()}@{w.end_s:.2f}"
+                                                  for w in result.words))
+        for caption in self.policy.on_hypothesis(result.words, end_s, final=final):
+            self.emit(caption)
+
+    def _decode(self, audio: np.ndarray, offset_s: float, lang: str | None,
+                prompt: str) -> _PassResult:
+        """One bounded Whisper pass (runs in the ASR executor)."""
+        prob = None
+        if lang is None:
+            guess = self.engine.detect_language(audio)
+            lang, prob = guess.lang, guess.probability
+        segments, lang = self.engine.transcribe(
+            audio, lang, offset_s=offset_s, beam_size=self.params.beam_size, prompt=prompt,
+            word_timestamps=True, temperature=0.0, condition_on_previous_text=False)
+        return _PassResult(clean_segments(segments, prompt), lang, prob)

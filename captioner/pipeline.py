@@ -1,0 +1,133 @@
+"""The composition root of a live session: sources, workers, sinks, executors, shutdown.
+
+It owns every task and executor; nothing here decides what text to show (that is
+:mod:`captioner.streaming`) or how it travels (:mod:`captioner.wire`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from captioner.asr import WhisperEngine
+from captioner.events import AudioChunk, Caption, Status
+from captioner.live import InputWorker, LiveParams
+from captioner.sources import AudioSource
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[Caption | Status], None]
+
+
+@dataclass
+class Controls:
+    """Operator settings that take effect while running."""
+
+    forced_language: str | None = None
+    paused: bool = False
+
+
+@dataclass
+class SessionStats:
+    """Counters for benchmarks, /healthz and the operator."""
+
+    committed: int = 0
+    partials: int = 0
+    passes: dict[str, int] = field(default_factory=dict)
+    asr_seconds: dict[str, float] = field(default_factory=dict)
+    dropped_chunks: dict[str, int] = field(default_factory=dict)
+
+
+class LivePipeline:
+    """Runs one source through a worker per input and hands every event to the sinks.
+
+    Committed captions get a session-wide ``seq`` here, in emission order, before any
+    sink sees them.
+
+    Args:
+        engine: Loaded Whisper model (shared by all inputs, one pass at a time).
+        source: Where audio comes from.
+        sinks: Called on the loop with every caption and status, in order.
+        sources_label: Input id -> caption source label (``floor``/``interpretation``).
+        controls: Operator settings.
+        live_params: Timing of the live loop.
+        first_seq: Sequence number of the first committed caption (resume).
+    """
+
+    def __init__(self, engine: WhisperEngine, source: AudioSource, sinks: list[Sink],
+                 sources_label: dict[str, str] | None = None,
+                 controls: Controls | None = None, live_params: LiveParams = LiveParams(),
+                 first_seq: int = 1) -> None:
+        self.engine = engine
+        self.source = source
+        self.sinks = sinks
+        self.controls = controls or Controls()
+        self.labels = sources_label or {}
+        self.live_params = live_params
+        self.stats = SessionStats()
+        self._next_seq = first_seq
+        self._asr = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
+        self._vad = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vad")
+        self.workers: dict[str, InputWorker] = {}
+
+    def publish(self, event: Caption | Status) -> None:
+        """Stamps committed captions with their ``seq`` and hands the event to each sink."""
+        if isinstance(event, Caption):
+            if event.final:
+                event = dataclasses.replace(event, seq=self._next_seq)
+                self._next_seq += 1
+                self.stats.committed += 1
+            else:
+                self.stats.partials += 1
+        for sink in self.sinks:
+            try:
+                sink(event)
+            except Exception:  # one broken sink must not stop captions for the others
+                log.exception("sink %r failed", sink)
+
+    def _worker(self, input_id: str) -> InputWorker:
+        worker = self.workers.get(input_id)
+        if worker is None:
+            worker = InputWorker(
+                input_id, self.engine, self._asr, self._vad, self.publish,
+                forced_language=lambda: self.controls.forced_language,
+                source=self.labels.get(input_id, "floor"), params=self.live_params)
+            self.workers[input_id] = worker
+        return worker
+
+    async def run(self) -> SessionStats:
+        """Runs until the source ends or :meth:`stop` is called; flushes every input."""
+        tasks: list[asyncio.Task] = []
+        try:
+            for input_id in self.source.inputs:
+                tasks.append(asyncio.create_task(self._worker(input_id).run(),
+                                                 name=f"worker-{input_id}"))
+            async for event in self.source.events():
+                if isinstance(event, AudioChunk):
+                    self._worker(event.input_id).feed(event)
+                else:
+                    self.publish(event)
+            for worker in self.workers.values():
+                worker.close()
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            self._asr.shutdown(wait=False, cancel_futures=True)
+            self._vad.shutdown(wait=False, cancel_futures=True)
+        for input_id, worker in self.workers.items():
+            self.stats.passes[input_id] = worker.passes
+            self.stats.asr_seconds[input_id] = round(worker.asr_seconds, 3)
+            self.stats.dropped_chunks[input_id] = worker.dropped_chunks
+        self.publish(Status("stopped", time.time_ns(), detail={
+            "committed": self.stats.committed, "passes": self.stats.passes,
+            "dropped_chunks": self.stats.dropped_chunks}))
+        return self.stats
+
+    def stop(self) -> None:
+        self.source.stop()

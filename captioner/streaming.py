@@ -1,0 +1,251 @@
+"""The streaming policy: which words are provisional, which are committed. No model inside.
+
+Each decoding pass re-transcribes the audio of the current utterance since the last
+trim point and gives a hypothesis (a list of timed words). Words that two consecutive
+hypotheses agree on are committed (LocalAgreement-2, as in ufal/whisper_streaming); the
+rest are shown as a partial caption that later passes may replace. When the speaker
+pauses, a final pass commits everything. Committed words never change.
+
+The audio buffer is trimmed at committed word boundaries, so each pass decodes a
+bounded stretch of audio however long the session runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from captioner.events import Caption, Word
+from captioner.guards import normalise
+
+
+@dataclass(frozen=True)
+class StreamingParams:
+    """Policy settings.
+
+    Attributes:
+        trim_after_s: Once the buffer is longer than this, it is cut at the last
+            committed word, so passes stay short.
+        max_buffer_s: Hard cap: past it, the oldest tentative words are committed as
+            they stand, so latency and cost cannot grow without bound.
+        prompt_chars: How much committed text of the same language feeds the prompt.
+        overlap_tolerance_s: Words ending this close before the commit point are taken
+            as already committed (timestamps jitter between passes).
+    """
+
+    trim_after_s: float = 8.0
+    max_buffer_s: float = 16.0
+    prompt_chars: int = 160
+    overlap_tolerance_s: float = 0.15
+
+
+def _key(word: Word) -> str:
+    return normalise(word.text)
+
+
+def _same_word(a: str, b: str) -> bool:
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    return min(len(a), len(b)) >= 5 and difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
+
+
+def _join(words: Sequence[Word]) -> str:
+    return "".join(w.text for w in words).strip()
+
+
+@dataclass
+class _Utterance:
+    index: int
+    lang: str | None = None
+    lang_locked: bool = False
+    revision: int = 0
+    committed: list[Word] = field(default_factory=list)
+    tentative: list[Word] = field(default_factory=list)
+
+
+class StreamingPolicy:
+    """Turns successive hypotheses for one input into partial and committed captions.
+
+    Args:
+        input_id: The input this policy follows (``floor``, ``booth``...).
+        params: Settings.
+        clock_ns: Wall clock for ``emitted_ns`` (injected for tests).
+        source: Caption source label for this input.
+    """
+
+    def __init__(self, input_id: str, params: StreamingParams = StreamingParams(),
+                 clock_ns: Callable[[], int] = time.time_ns, source: str = "floor") -> None:
+        self.input_id = input_id
+        self.params = params
+        self.clock_ns = clock_ns
+        self.source = source
+        self.buffer_start_s = 0.0
+        self.commit_point_s = 0.0
+        self._utt: _Utterance | None = None
+        self._utt_count = 0
+        # Committed text per language as (end_s, text) pieces, for the prompt.
+        self._history: dict[str, list[tuple[float, str]]] = {}
+
+    # -- utterance boundaries -------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self._utt is not None
+
+    @property
+    def lang(self) -> str | None:
+        return self._utt.lang if self._utt else None
+
+    @property
+    def lang_locked(self) -> bool:
+        return bool(self._utt and self._utt.lang_locked)
+
+    @property
+    def utterance_id(self) -> str | None:
+        return f"{self.input_id}-{self._utt.index}" if self._utt else None
+
+    def start_utterance(self, at_s: float) -> None:
+        """Speech started at ``at_s``: the buffer starts there (a little before)."""
+        self._utt_count += 1
+        self._utt = _Utterance(self._utt_count)
+        self.buffer_start_s = max(at_s, self.commit_point_s)
+        self.commit_point_s = self.buffer_start_s
+
+    def set_language(self, lang: str, locked: bool) -> None:
+        """The utterance's language: identified (maybe re-checked later) or forced."""
+        if self._utt is not None and not self._utt.lang_locked:
+            self._utt.lang = lang
+            self._utt.lang_locked = locked
+
+    def prompt(self) -> str:
+        """Recent committed text in the utterance's language, to keep context."""
+        lang = self.lang
+        if lang is None:
+            return ""
+        # Only text whose audio is no longer in the buffer: words still in the buffer
+        # would be taken as already said, and Whisper would skip them.
+        pieces = [text for end_s, text in self._history.get(lang, [])
+                  if end_s <= self.buffer_start_s + 0.05]
+        return " ".join(pieces)[-self.params.prompt_chars:].lstrip()
+
+    # -- passes ------------------------------------------------------------------------
+
+    def on_hypothesis(self, words: Sequence[Word], audio_end_s: float,
+                      final: bool = False) -> list[Caption]:
+        """Takes the cleaned words of one pass over [buffer_start_s, audio_end_s].
+
+        Args:
+            words: Hypothesis words with stream times, guards already applied.
+            audio_end_s: Stream time of the end of the decoded audio.
+            final: The speaker paused: commit everything.
+
+        Returns:
+            Captions to emit: at most one committed caption (new words only), then at
+            most one partial caption (the tentative tail), in that order.
+        """
+        utt = self._utt
+        if utt is None:
+            return []
+        fresh = self._after_commit_point(words)
+        if final:
+            to_commit, tentative = fresh, []
+        else:
+            to_commit = self._agreed(utt.tentative, fresh)
+            tentative = fresh[len(to_commit):]
+            # Hard cap: never let uncommitted audio grow past max_buffer_s.
+            overdue = audio_end_s - self.params.max_buffer_s
+            while tentative and tentative[0].end_s <= overdue:
+                to_commit.append(tentative.pop(0))
+        out: list[Caption] = []
+        if to_commit:
+            out.append(self._commit(utt, to_commit))
+        had_partial = bool(utt.tentative)
+        utt.tentative = tentative
+        if tentative or (had_partial and not to_commit and not final):
+            utt.revision += 1
+            out.append(self._caption(utt, tentative, final=False))
+        if not final:
+            self._maybe_trim(audio_end_s)
+        return out
+
+    def end_utterance(self) -> None:
+        """Closes the utterance after its final pass."""
+        self._utt = None
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _after_commit_point(self, words: Sequence[Word]) -> list[Word]:
+        """The hypothesis words that follow what is already committed.
+
+        Word times jitter between passes by a word or so, so the committed tail is
+        first looked for by its text near the commit point; only when it is not found
+        are words cut by time.
+        """
+        utt = self._utt
+        if utt and utt.committed and words:
+            keys = [_key(w) for w in words]
+            for n in (3, 2, 1):
+                tail = [_key(w) for w in utt.committed[-n:]]
+                if len(tail) < n or not all(tail):
+                    continue
+                for i in range(len(words) - n, -1, -1):
+                    near = abs(words[i + n - 1].end_s - self.commit_point_s) <= 1.0
+                    if near and keys[i:i + n] == tail:
+                        return list(words[i + n:])
+        tol = self.params.overlap_tolerance_s
+        return [w for w in words if w.end_s > self.commit_point_s + tol]
+
+    @staticmethod
+    def _agreed(previous: Sequence[Word], current: Sequence[Word]) -> list[Word]:
+        """The longest common prefix of two hypotheses, as words of the current one.
+
+        Long words that differ by a letter ("Штирльц"/"Штирлиц") still agree, so one
+        spelling wobble does not hold back the whole utterance; the newer spelling wins.
+        """
+        agreed = []
+        for old, new in zip(previous, current, strict=False):
+            if not _same_word(_key(old), _key(new)):
+                break
+            agreed.append(new)
+        return agreed
+
+    def _commit(self, utt: _Utterance, words: list[Word]) -> Caption:
+        caption = self._caption(utt, words, final=True)
+        utt.committed.extend(words)
+        utt.lang_locked = True
+        self.commit_point_s = max(self.commit_point_s, words[-1].end_s)
+        lang = utt.lang or "?"
+        pieces = self._history.setdefault(lang, [])
+        pieces.append((words[-1].end_s, caption.text))
+        del pieces[:-20]
+        return caption
+
+    def _caption(self, utt: _Utterance, words: Sequence[Word], final: bool) -> Caption:
+        return Caption(
+            id=f"{self.input_id}-{utt.index}",
+            final=final,
+            lang=utt.lang or "?",
+            text=_join(words),
+            start_s=words[0].start_s if words else self.commit_point_s,
+            end_s=words[-1].end_s if words else self.commit_point_s,
+            emitted_ns=self.clock_ns(),
+            source=self.source,  # type: ignore[arg-type]
+            input_id=self.input_id,
+            revision=utt.revision,
+            words=tuple(words),
+        )
+
+    def _maybe_trim(self, audio_end_s: float) -> None:
+        """Moves the buffer start to the commit point once the buffer is long."""
+        if audio_end_s - self.buffer_start_s > self.params.trim_after_s:
+            self.buffer_start_s = max(self.buffer_start_s, self.commit_point_s)
+        # Speech with no usable words (noise the VAD took for speech) must not grow the
+        # buffer either: slide it, keeping the last max_buffer_s.
+        floor = audio_end_s - self.params.max_buffer_s
+        if self.buffer_start_s < floor:
+            self.buffer_start_s = floor
+            self.commit_point_s = max(self.commit_point_s, floor)

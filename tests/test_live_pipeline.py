@@ -1,0 +1,101 @@
+"""The live pipeline on file sources with the real Whisper model."""
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+
+from captioner.audio import decode_file
+from captioner.events import Caption, Status
+from captioner.pipeline import LivePipeline
+from captioner.sources import FileSource
+from captioner.synth import silence, write_wav
+from tests.conftest import run_cli
+from tests.textnorm import cer, wer
+
+pytestmark = pytest.mark.integration
+
+
+def run_pipeline(engine, path, speed=4.0):
+    events = []
+    pipeline = LivePipeline(engine, FileSource(path, speed=speed), [events.append])
+    asyncio.run(pipeline.run())
+    return events
+
+
+def committed(events, lang=None):
+    return [e for e in events if isinstance(e, Caption) and e.final
+            and (lang is None or e.lang == lang)]
+
+
+def text_of(caps):
+    return " ".join(c.text for c in caps)
+
+
+@pytest.fixture(scope="module")
+def bilingual(clips, tmp_path_factory):
+    """ru, en, ru, en with pauses: a speaker switching languages between utterances."""
+    parts, script = [silence(0.5)], []
+    for name in ("ru_welcome", "en_welcome", "ru_water", "en_water"):
+        parts += [decode_file(clips[name].path), silence(1.2)]
+        script.append(clips[name])
+    path = write_wav(tmp_path_factory.mktemp("bi") / "bilingual.wav", np.concatenate(parts))
+    return path, script
+
+
+def test_language_switching_with_right_lang_labels(engine, bilingual):
+    path, script = bilingual
+    events = run_pipeline(engine, path)
+    ru_ref = " ".join(c.text for c in script if c.lang == "ru")
+    en_ref = " ".join(c.text for c in script if c.lang == "en")
+    assert cer(ru_ref, text_of(committed(events, "ru"))) <= 0.15
+    assert wer(en_ref, text_of(committed(events, "en"))) <= 0.25
+    seqs = [c.seq for c in committed(events)]
+    assert seqs == list(range(1, len(seqs) + 1))
+    # Russian comes first, then English, then Russian again: both switches were followed.
+    langs = [c.lang for c in committed(events)]
+    switches = sum(1 for a, b in zip(langs, langs[1:], strict=False) if a != b)
+    assert switches >= 3, langs
+
+
+def test_partials_precede_commits_and_commits_never_change(engine, clips):
+    events = run_pipeline(engine, clips["en_welcome"].path, speed=1.5)
+    caps = [e for e in events if isinstance(e, Caption)]
+    assert any(not c.final for c in caps), "expected provisional text before commits"
+    finals = committed(events)
+    assert wer(clips["en_welcome"].text, text_of(finals)) <= 0.25
+    # Committed captions cover increasing stretches of audio, without overlap.
+    for a, b in zip(finals, finals[1:], strict=False):
+        assert b.start_s >= a.end_s - 0.3
+
+
+def test_silence_and_noise_give_no_captions(engine, tmp_path):
+    rng = np.random.default_rng(7)
+    audio = np.concatenate([
+        silence(3.0),
+        (0.05 * rng.standard_normal(16000 * 4)).astype(np.float32),   # hiss
+        silence(2.0),
+        (0.3 * np.sign(np.sin(np.linspace(0, 2000, 16000 * 2)))).astype(np.float32)  # hum
+        * np.linspace(0, 1, 16000 * 2, dtype=np.float32),
+        silence(2.0),
+    ])
+    events = run_pipeline(engine, write_wav(tmp_path / "noise.wav", audio), speed=0)
+    assert committed(events) == []
+    assert isinstance(events[-1], Status) and events[-1].state == "stopped"
+
+
+def test_run_print_contract(clips, model_dir):
+    done = run_cli("run", "--input", str(clips["ru_water"].path), "--print", "--speed", "4")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert lines[0]["type"] == "status" and lines[0]["state"] == "listening"
+    caps = [m for m in lines if m["type"] == "caption"]
+    finals = [m for m in caps if m["final"]]
+    assert finals
+    for m in caps:
+        assert {"final", "lang", "text", "start_s", "end_s", "emitted_at", "id"} <= set(m)
+        assert 0 <= m["start_s"] <= m["end_s"] <= 20
+    assert {m["lang"] for m in finals} == {"ru"}
+    assert all(isinstance(m["seq"], int) for m in finals)
+    assert cer(clips["ru_water"].text, " ".join(m["text"] for m in finals)) <= 0.15

@@ -1,0 +1,152 @@
+"""The streaming policy as a pure unit, fed scripted hypothesis sequences."""
+
+from captioner.events import Word
+from captioner.streaming import StreamingParams, StreamingPolicy
+
+
+def words(spec: str, start: float = 0.0, step: float = 0.4) -> list[Word]:
+    out = []
+    for i, text in enumerate(spec.split()):
+        out.append(Word(" " + text, start + i * step, start + (i + 1) * step - 0.05))
+    return out
+
+
+def policy(**kw) -> StreamingPolicy:
+    clock = iter(range(10**6))
+    p = StreamingPolicy("floor", StreamingParams(**kw), clock_ns=lambda: next(clock))
+    p.start_utterance(0.0)
+    p.set_language("en", locked=True)
+    return p
+
+
+def finals(caps):
+    return [c for c in caps if c.final]
+
+
+def partials(caps):
+    return [c for c in caps if not c.final]
+
+
+def test_first_hypothesis_is_only_partial():
+    p = policy()
+    out = p.on_hypothesis(words("good afternoon ladies"), 1.3)
+    assert finals(out) == []
+    assert [c.text for c in partials(out)] == ["good afternoon ladies"]
+
+
+def test_agreement_commits_common_prefix_only():
+    p = policy()
+    p.on_hypothesis(words("good afternoon ladies"), 1.3)
+    out = p.on_hypothesis(words("good afternoon ladies and gentle"), 2.1)
+    assert [c.text for c in finals(out)] == ["good afternoon ladies"]
+    assert [c.text for c in partials(out)] == ["and gentle"]
+    # The committed caption comes before the partial that follows it.
+    assert out[0].final and not out[1].final
+
+
+def test_committed_text_is_never_revised_or_repeated():
+    p = policy()
+    seq = ["good afternoon", "good afternoon ladies", "good afternoon ladies and",
+           "good afternoon ladies and gentlemen", "good afternoon ladies and gentlemen today"]
+    committed = []
+    for i, hyp in enumerate(seq):
+        committed += [c.text for c in finals(p.on_hypothesis(words(hyp), 0.5 + 0.5 * i))]
+    committed += [c.text for c in finals(p.on_hypothesis(words(seq[-1]), 3.0, final=True))]
+    assert " ".join(committed) == "good afternoon ladies and gentlemen today"
+
+
+def test_disagreement_holds_back_commit():
+    p = policy()
+    p.on_hypothesis(words("the minister said"), 1.3)
+    out = p.on_hypothesis(words("a minister says"), 1.8)
+    assert finals(out) == []
+    assert partials(out)[0].text == "a minister says"
+
+
+def test_one_letter_wobble_in_a_long_word_still_agrees():
+    p = policy()
+    p.on_hypothesis(words("Штирльц сказал"), 1.0)
+    out = p.on_hypothesis(words("Штирлиц сказал тихо"), 1.5)
+    assert [c.text for c in finals(out)] == ["Штирлиц сказал"]
+
+
+def test_final_commits_everything_left():
+    p = policy()
+    p.on_hypothesis(words("water resources"), 1.0)
+    p.on_hypothesis(words("water resources are shrinking"), 1.6)
+    out = p.on_hypothesis(words("water resources are shrinking fast"), 2.2, final=True)
+    assert [c.text for c in finals(out)] == ["are shrinking fast"]
+    assert partials(out) == []
+
+
+def test_partial_and_commit_share_the_utterance_id_and_revisions_grow():
+    p = policy()
+    a = p.on_hypothesis(words("one two"), 1.0)
+    b = p.on_hypothesis(words("one two three"), 1.5)
+    ids = {c.id for c in a + b}
+    assert ids == {"floor-1"}
+    revs = [c.revision for c in partials(a + b)]
+    assert revs == sorted(revs) and len(set(revs)) == len(revs)
+
+
+def test_repeat_of_committed_words_at_buffer_start_is_not_committed_twice():
+    p = policy(trim_after_s=1.0)
+    p.on_hypothesis(words("we need shared solutions"), 1.7)
+    p.on_hypothesis(words("we need shared solutions now"), 2.2)
+    # The buffer was trimmed; Whisper repeats the last committed word with shifted times.
+    again = words("solutions now and investment", start=1.1)
+    out = p.on_hypothesis(again, 3.0, final=True)
+    assert [c.text for c in finals(out)] == ["now and investment"]
+
+
+def test_buffer_is_trimmed_and_bounded_in_long_speech():
+    p = policy(trim_after_s=4.0, max_buffer_s=8.0)
+    text = " ".join(f"w{i}" for i in range(200))
+    every = words(text, step=0.3)
+    for n in range(5, 200, 3):
+        end = every[n - 1].end_s + 0.05
+        visible = [w for w in every[:n] if w.start_s >= p.buffer_start_s - 0.01]
+        p.on_hypothesis(visible, end)
+        assert end - p.buffer_start_s <= 8.0 + 1.0
+
+
+def test_hard_cap_commits_when_hypotheses_never_agree():
+    p = policy(trim_after_s=4.0, max_buffer_s=6.0)
+    committed = []
+    for i in range(1, 40):
+        end = 0.4 * i
+        hyp = [Word(f" x{i}_{j}", j * 0.4, j * 0.4 + 0.35) for j in range(i)
+               if j * 0.4 >= p.buffer_start_s]
+        committed += finals(p.on_hypothesis(hyp, end))
+    assert committed, "a stream that never agrees must still commit old words"
+    assert 16.0 - p.buffer_start_s <= 7.0
+
+
+def test_prompt_holds_only_text_outside_the_buffer():
+    p = policy(trim_after_s=100.0)
+    p.on_hypothesis(words("first words here"), 1.3)
+    p.on_hypothesis(words("first words here now"), 1.8)
+    assert p.prompt() == ""  # committed words are still in the buffer
+    p.on_hypothesis([], 2.0, final=True)
+    p.end_utterance()
+    p.start_utterance(5.0)
+    p.set_language("en", locked=True)
+    assert p.prompt().startswith("first words here")
+
+
+def test_languages_keep_separate_prompts():
+    p = policy()
+    p.on_hypothesis(words("hello there"), 1.0, final=True)
+    p.end_utterance()
+    p.start_utterance(3.0)
+    p.set_language("ru", locked=True)
+    assert p.prompt() == ""
+    out = p.on_hypothesis(words("добрый день", start=3.0), 4.0, final=True)
+    assert out[0].lang == "ru"
+
+
+def test_nothing_happens_outside_an_utterance():
+    p = policy()
+    p.on_hypothesis(words("a b"), 1.0, final=True)
+    p.end_utterance()
+    assert p.on_hypothesis(words("c d"), 2.0) == []

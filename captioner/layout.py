@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from itertools import combinations
+from itertools import combinations, pairwise
 
 from captioner.config import CaptionsConfig
 from captioner.events import Word
@@ -61,27 +61,21 @@ class Cue:
 
 
 def max_chars_for(lang: str, cfg: CaptionsConfig) -> int:
-    """Line length limit for a language: Cyrillic gets its own (shorter) limit.
+    """Line length limit for a language code (``"ru"``, ``"ru-RU"``, ``"en"``...).
 
-    Args:
-        lang: ISO 639-1 code, optionally with a region (``"ru"``, ``"ru-RU"``).
-        cfg: Caption settings.
+    Russian gets its own, shorter limit: Cyrillic words are longer and wider on screen.
     """
     return cfg.max_chars_ru if lang.split("-")[0].lower() == "ru" else cfg.max_chars_en
 
 
-def _bare(token: str) -> str:
-    """The token without closing quotes/brackets, so ``said."`` still ends a sentence."""
-    return token.rstrip(_CLOSERS)
-
-
 def _is_sentence_end(token: str) -> bool:
-    return _bare(token).endswith(_SENTENCE_END)
+    # Closing quotes/brackets are skipped so that ``said."`` still ends a sentence.
+    return token.rstrip(_CLOSERS).endswith(_SENTENCE_END)
 
 
 def _is_clause_end(token: str) -> bool:
     # A lone hyphen is how Whisper often writes a dash in Russian text.
-    return _bare(token).endswith(_CLAUSE_END) or token == "-"
+    return token.rstrip(_CLOSERS).endswith(_CLAUSE_END) or token == "-"
 
 
 def _is_function_word(token: str) -> bool:
@@ -100,12 +94,13 @@ def _break_cost(token: str) -> float:
 
 
 def _line_len(words: Sequence[str], lo: int, hi: int) -> int:
+    """Length of ``words[lo:hi]`` joined with single spaces."""
     return sum(len(w) for w in words[lo:hi]) + (hi - lo - 1)
 
 
 def _fits(words: Sequence[str], max_chars: int, max_lines: int) -> bool:
     """Whether the words fit the lines at all: greedy filling uses the fewest lines."""
-    lines, width = 0, max_chars + 1  # "line 0" is full, so the first word opens line 1
+    lines, width = 1, -1
     for w in words:
         if len(w) > max_chars:
             return False
@@ -138,6 +133,8 @@ def wrap_lines(text: str, max_chars: int, max_lines: int = 2) -> tuple[str, ...]
         return ()
     if any(len(w) > max_chars for w in words):
         return None
+    if max_lines < 1:
+        return None
     if _line_len(words, 0, len(words)) <= max_chars:
         return (" ".join(words),)
     n = len(words)
@@ -147,24 +144,21 @@ def wrap_lines(text: str, max_chars: int, max_lines: int = 2) -> tuple[str, ...]
         # max_chars * max_lines / 2), so this stays small and is easy to reason about.
         for cuts in combinations(range(1, n), k - 1):
             bounds = (0, *cuts, n)
-            lens = [_line_len(words, a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+            lens = [_line_len(words, a, b) for a, b in pairwise(bounds)]
             if max(lens) > max_chars:
                 continue
             cost = sum(_break_cost(words[c - 1]) for c in cuts)
-            for upper, lower in zip(lens, lens[1:], strict=False):
+            for upper, lower in pairwise(lens):
                 diff = upper - lower
                 cost += diff * _TOP_HEAVY_WEIGHT if diff > 0 else -diff
             if best is None or cost < best[0]:
                 best = (cost, bounds)
         if best is not None:
-            b = best[1]
-            return tuple(" ".join(words[lo:hi]) for lo, hi in zip(b, b[1:], strict=False))
+            return tuple(" ".join(words[lo:hi]) for lo, hi in pairwise(best[1]))
     return None
 
 
-def _choose_end(
-    tokens: list[str], words: Sequence[Word], i: int, j: int, capacity: int
-) -> int:
+def _choose_end(tokens: list[str], words: Sequence[Word], i: int, j: int, capacity: int) -> int:
     """Picks where the cue starting at ``i`` ends, given that ``words[i:j]`` fits.
 
     Returns ``k`` (``i < k <= j``) so that the cue is ``words[i:k]``.
@@ -174,9 +168,8 @@ def _choose_end(
     # A sentence end (or a long pause) is the best boundary: the next cue then starts a
     # new thought instead of carrying the tail of this one.
     for k in range(j, i, -1):
-        if _is_sentence_end(tokens[k - 1]) or words[k].start_s - words[k - 1].end_s >= (
-            PAUSE_BREAK_S
-        ):
+        pause = words[k].start_s - words[k - 1].end_s
+        if _is_sentence_end(tokens[k - 1]) or pause >= PAUSE_BREAK_S:
             return k
     # A clause end is good too, but only once the cue is reasonably full, or we would
     # make a string of short cues.
@@ -211,8 +204,8 @@ def cues_from_words(words: Sequence[Word], lang: str, cfg: CaptionsConfig) -> li
         cfg: Caption settings.
 
     Returns:
-        Cues in order, never overlapping; their texts joined with spaces equal the words'
-        stripped texts joined with spaces.
+        Cues in order, never overlapping; joined with spaces, their texts equal the
+        words' stripped texts joined with spaces.
     """
     kept = [w for w in words if w.text.strip()]
     tokens = [w.text.strip() for w in kept]
@@ -230,15 +223,13 @@ def cues_from_words(words: Sequence[Word], lang: str, cfg: CaptionsConfig) -> li
             if not _fits(tokens[i : j + 1], max_chars, cfg.max_lines):
                 break
             j += 1
-        if j == i:
-            # Even one word does not fit: show it alone rather than cut or drop it.
-            k, lines = i + 1, (tokens[i],)
-        else:
-            k = _choose_end(tokens, kept, i, j, capacity)
-            lines = wrap_lines(" ".join(tokens[i:k]), max_chars, cfg.max_lines)
+        # If even one word does not fit, it goes alone rather than being cut or dropped.
+        k = i + 1 if j == i else _choose_end(tokens, kept, i, j, capacity)
+        text = " ".join(tokens[i:k])
+        lines = wrap_lines(text, max_chars, cfg.max_lines) or (text,)
         start = kept[i].start_s
         end = max(start, max(w.end_s for w in kept[i:k]))
-        cues.append(Cue(start, end, lines or (" ".join(tokens[i:k]),)))
+        cues.append(Cue(start, end, lines))
         i = k
     return retime(cues, cfg)
 
@@ -255,9 +246,6 @@ def retime(cues: Sequence[Cue], cfg: CaptionsConfig) -> list[Cue]:
     Args:
         cues: Cues in display order.
         cfg: Caption settings.
-
-    Returns:
-        New cues with adjusted times.
     """
     out: list[Cue] = []
     for idx, cue in enumerate(cues):
@@ -327,8 +315,7 @@ def rolling_lines(history: Sequence[str], max_chars: int, max_lines: int) -> tup
     current = ""
     for text in history:
         for word in text.split():
-            pieces = [word[p : p + width] for p in range(0, len(word), width)]
-            for piece in pieces:
+            for piece in (word[p : p + width] for p in range(0, len(word), width)):
                 if not current:
                     current = piece
                 elif len(current) + 1 + len(piece) <= width:

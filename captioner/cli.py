@@ -78,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", default=None, choices=["auto", "ru", "en"],
                    help="force the spoken language (default: asr.language from the config)")
 
+    p = sub.add_parser("export", parents=[common], formatter_class=fmt,
+                       help="export a session's committed captions (srt, vtt, txt, md, docx, json)",
+                       description="Export the committed captions of a session folder into "
+                       "SESSION/export/. Damaged journal lines are reported by number and the "
+                       "rest is exported.")
+    p.add_argument("session", metavar="SESSION", help="a session folder (sessions/...)")
+    p.add_argument("--format", default="srt,vtt,txt,md,docx,json", metavar="LIST",
+                   help="comma-separated formats")
+    p.add_argument("--lang", default="ru,en", metavar="LIST", help="languages to export")
+    p.add_argument("--wall-clock", action="store_true",
+                   help="time codes in local wall-clock time in txt/md/docx/json "
+                   "(SRT/VTT stay relative to the session start)")
+
     models = sub.add_parser("models", help="install, list and verify models",
                             description="The local model store. Nothing is downloaded at run "
                             "time; `install` is the only command that fetches.")
@@ -122,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = {
             "transcribe": commands.transcribe,
             "run": commands.run,
+            "export": commands.export,
             "models": commands.models,
         }[args.command]
         return handler(args)

@@ -175,3 +175,14 @@ def run(args: argparse.Namespace) -> int:
     open_source(opts.input, opts.speed)  # fail fast on a bad input, before loading models
     engine = load_engine(cfg)
     return asyncio.run(run_session(cfg, opts, engine))
+
+
+def export(args: argparse.Namespace) -> int:
+    from captioner.docexport import FORMATS, export_command
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise CaptionerError(f"unknown format {bad[0]!r}", hint=f"choose from {', '.join(FORMATS)}")
+    langs = tuple(x.strip() for x in args.lang.split(",") if x.strip())
+    return export_command(Path(args.session), formats, langs, args.wall_clock)

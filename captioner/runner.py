@@ -42,8 +42,9 @@ def open_source(spec: str | None, speed: float) -> AudioSource:
     """
     if spec is None:
         if DEMO_RECORDING.exists():
-            log.warning("no --input given: playing the demo recording %s", DEMO_RECORDING)
-            return FileSource(DEMO_RECORDING, speed=speed)
+            log.warning("no --input given: playing the demo recording %s (floor channel)",
+                        DEMO_RECORDING)
+            return FileSource(DEMO_RECORDING, channels={"floor": 0}, speed=speed)
         raise CaptionerError("no input given", hint="use --input FILE")
     path = Path(spec).expanduser()
     if path.exists() or any(sep in spec for sep in "/\\") or path.suffix:

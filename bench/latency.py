@@ -1,0 +1,168 @@
+"""Live latency benchmark: plays clips in real time through the streaming pipeline.
+
+Usage:
+    .venv/bin/python -m bench.latency ../shared/audio [--bilingual-minutes 10] [--speed 1]
+
+For partial and committed captions it reports the latency from the end of each word's
+audio to the moment the word was first shown (partial) and committed: median, p90, max,
+also for the first and second half of each run (drift). It also reports CPU time over
+audio time, and the streaming error rate next to the offline error rate of the same
+model on the same audio (WER for English, CER for Russian; against the reference where
+one is known, else streaming is scored against the offline transcript).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import error_rate, find_clips, normalise
+from bench.machine import describe
+from captioner.asr import WhisperEngine, choose_placement
+from captioner.audio import SAMPLE_RATE, decode_file
+from captioner.config import load_config
+from captioner.events import Caption, Status
+from captioner.pipeline import LivePipeline
+from captioner.sources import FileSource
+from captioner.store import ModelStore, default_root
+from captioner.synth import write_wav
+
+
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def summary(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return (f"median {statistics.median(values):4.2f}  p90 {pct(values, 0.9):4.2f}  "
+            f"max {max(values):5.2f}  (n={len(values)})")
+
+
+def word_latencies(events: list, speed: float) -> tuple[list, list]:
+    """(end_s, latency_s) pairs for first display and for commit of every committed word."""
+    t0 = next(e.emitted_ns for e in events if isinstance(e, Status) and e.state == "listening")
+    shown: dict[str, list] = {}
+    for e in events:
+        if isinstance(e, Caption):
+            shown.setdefault(e.id, []).append(e)
+    partial, final = [], []
+    for e in events:
+        if not (isinstance(e, Caption) and e.final):
+            continue
+        for w in e.words:
+            audio_wall_ns = t0 + w.end_s / speed * 1e9
+            final.append((w.end_s, (e.emitted_ns - audio_wall_ns) / 1e9))
+            first = e.emitted_ns
+            key = normalise(w.text)
+            for c in shown[e.id]:
+                if c.emitted_ns >= first:
+                    break
+                if any(normalise(x.text) == key and abs(x.end_s - w.end_s) < 0.6
+                       for x in c.words):
+                    first = c.emitted_ns
+                    break
+            partial.append((w.end_s, (first - audio_wall_ns) / 1e9))
+    return partial, final
+
+
+def run_clip(engine, path: Path, speed: float) -> tuple[list, float, float]:
+    events: list = []
+    pipeline = LivePipeline(engine, FileSource(path, speed=speed), [events.append])
+    cpu0, wall0 = _cpu_s(), time.perf_counter()
+    asyncio.run(pipeline.run())
+    return events, _cpu_s() - cpu0, time.perf_counter() - wall0
+
+
+def build_bilingual(clips, minutes: float, folder: Path) -> Path:
+    """Alternates Russian and English clips (1 s pauses) up to ``minutes`` long."""
+    ru = [c for c in clips if c.lang == "ru"]
+    en = [c for c in clips if c.lang == "en"]
+    parts, total, i = [], 0.0, 0
+    pause = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    while total < minutes * 60 and ru and en:
+        clip = (ru if i % 2 == 0 else en)[(i // 2) % len(ru if i % 2 == 0 else en)]
+        audio = decode_file(clip.path)
+        parts += [audio, pause]
+        total += len(audio) / SAMPLE_RATE + 1.0
+        i += 1
+    return write_wav(folder / f"bilingual_{minutes:g}min.wav", np.concatenate(parts))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("paths", nargs="+", help="clips or folders of clips")
+    parser.add_argument("--model", default="whisper-base")
+    parser.add_argument("--speed", type=float, default=1.0, help="1 = real time")
+    parser.add_argument("--bilingual-minutes", type=float, default=0,
+                        help="also build and play an alternating ru/en session this long")
+    args = parser.parse_args(argv)
+
+    cfg = load_config()
+    placement = choose_placement("auto", "auto", 0)
+    engine = WhisperEngine(ModelStore(default_root()).resolve_whisper(args.model), placement,
+                           cfg.asr.languages)
+    print(f"machine: {describe()}")
+    print(f"model: {args.model} on {placement.device} ({placement.compute_type}, "
+          f"{placement.threads} threads); speed {args.speed}x")
+    clips = find_clips(args.paths)
+    runs: list[tuple[str, Path, str | None, str | None]] = [
+        (c.path.name, c.path, c.lang, c.reference) for c in clips]
+    tmp = tempfile.TemporaryDirectory()
+    if args.bilingual_minutes:
+        path = build_bilingual(clips, args.bilingual_minutes, Path(tmp.name))
+        runs.append((path.name, path, None, None))
+    all_p, all_f = [], []
+    for name, path, lang, ref in runs:
+        audio = decode_file(path)
+        dur = len(audio) / SAMPLE_RATE
+        events, cpu, wall = run_clip(engine, path, args.speed)
+        partial, final = word_latencies(events, args.speed)
+        half = dur / 2
+        finals = [e for e in events if isinstance(e, Caption) and e.final]
+        stream_text = " ".join(e.text for e in finals)
+        segs, off_lang = engine.transcribe(audio, None, beam_size=1, temperature=0.0,
+                                           vad_filter=dur > 30)
+        offline_text = " ".join(s.text for s in segs)
+        lang = lang or off_lang
+        print(f"\n== {name}: {dur:.1f} s audio, wall {wall:.1f} s, CPU/audio {cpu / dur:.2f}")
+        print(f"  partial   {summary([x for _, x in partial])}")
+        print(f"  committed {summary([x for _, x in final])}")
+        print(f"  committed 1st half {summary([x for t, x in final if t < half])}")
+        print(f"  committed 2nd half {summary([x for t, x in final if t >= half])}")
+        if ref:
+            kind, s_err = error_rate(ref, stream_text, lang)
+            _, o_err = error_rate(ref, offline_text, lang)
+            print(f"  {kind} vs reference: streaming {s_err * 100:.1f}%, "
+                  f"offline {o_err * 100:.1f}%")
+        elif lang in ("ru", "en") and name.startswith(("ru_", "en_")):
+            kind, d = error_rate(offline_text, stream_text, lang)
+            print(f"  {kind} of streaming against offline transcript: {d * 100:.1f}%")
+        all_p += [x for _, x in partial]
+        all_f += [x for _, x in final]
+    print("\n== all clips")
+    print(f"  partial   {summary(all_p)}")
+    print(f"  committed {summary(all_f)}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  peak RSS {peak:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write every caption and status event to stdout as JSON lines")
     p.add_argument("--language", default=None, choices=["auto", "ru", "en"],
                    help="force the spoken language (default: asr.language from the config)")
+    p.add_argument("--sessions", default="sessions", metavar="DIR",
+                   help="where session records (journal, exports) are kept")
+    p.add_argument("--title", default=None, help="session title, used in the folder name")
+    p.add_argument("--no-record", action="store_true", help="keep no session record")
 
     p = sub.add_parser("export", parents=[common], formatter_class=fmt,
                        help="export a session's committed captions (srt, vtt, txt, md, docx, json)",

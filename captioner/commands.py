@@ -171,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = _config(args)
     language = args.language or cfg.asr.language
     opts = RunOptions(input=args.input, speed=args.speed, print_events=args.print_events,
-                      language=None if language == "auto" else language)
+                      language=None if language == "auto" else language,
+                      session_root=args.sessions, title=args.title, record=not args.no_record)
     open_source(opts.input, opts.speed)  # fail fast on a bad input, before loading models
     engine = load_engine(cfg)
     return asyncio.run(run_session(cfg, opts, engine))

@@ -32,6 +32,9 @@ class RunOptions:
     print_events: bool = False
     language: str | None = None
     loop: bool = False
+    session_root: str = "sessions"
+    title: str | None = None
+    record: bool = True
 
 
 def open_source(spec: str | None, speed: float) -> AudioSource:
@@ -74,11 +77,62 @@ async def run_session(cfg: Config, opts: RunOptions, engine) -> int:
     sinks: list[Callable[[Caption | Status], None]] = []
     if opts.print_events:
         sinks.append(printer())
-    pipeline = LivePipeline(engine, source, sinks, controls=controls)
+    session = journal = None
+    if opts.record:
+        session, journal = _open_record(cfg, opts, source)
+        sinks.append(_journal_sink(journal))
+    pipeline = LivePipeline(engine, source, sinks, controls=controls,
+                            first_seq=(journal.last_seq or 0) + 1 if journal else 1)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, pipeline.stop)
-    stats = await pipeline.run()
+    syncer = asyncio.create_task(_sync_periodically(journal)) if journal else None
+    try:
+        stats = await pipeline.run()
+    finally:
+        if syncer:
+            syncer.cancel()
+        if journal is not None:
+            journal.close()
+        if session is not None:
+            session.close()
+            print(f"captioner: session recorded in {session.path}; export it with: "
+                  f"captioner export {session.path}", file=sys.stderr)
     log.info("session ended: %d committed captions", stats.committed)
     return 0
+
+
+def _open_record(cfg: Config, opts: RunOptions, source: AudioSource):
+    """A new session folder with its journal (the organisers' record of the event)."""
+    import dataclasses
+
+    from captioner.session import SessionDir
+
+    try:
+        session = SessionDir.create(
+            opts.session_root, opts.title, config=dataclasses.asdict(cfg),
+            models={"asr": cfg.asr.model}, inputs=list(source.inputs))
+    except OSError as exc:
+        raise CaptionerError(f"cannot create a session folder in {opts.session_root}: "
+                             f"{exc.strerror or exc}") from None
+    return session, session.open_journal()
+
+
+def _journal_sink(journal) -> Callable[[Caption | Status], None]:
+    from captioner.journal import is_journaled
+
+    def sink(event: Caption | Status) -> None:
+        # A journal write is one os.write to the kernel (fsync at most every 0.5 s),
+        # so it is cheap enough for the loop; a full disk returns False, never raises.
+        if is_journaled(event) and not journal.append(event):
+            log.error("journal: %s", journal.error)
+
+    return sink
+
+
+async def _sync_periodically(journal, every_s: float = 0.5) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(every_s)
+        await loop.run_in_executor(None, journal.sync)

@@ -85,8 +85,10 @@ def test_silence_and_noise_give_no_captions(engine, tmp_path):
     assert isinstance(events[-1], Status) and events[-1].state == "stopped"
 
 
-def test_run_print_contract(clips, model_dir):
-    done = run_cli("run", "--input", str(clips["ru_water"].path), "--print", "--speed", "4")
+def test_run_print_contract_and_session_record(clips, model_dir, tmp_path):
+    sessions = tmp_path / "sessions"
+    done = run_cli("run", "--input", str(clips["ru_water"].path), "--print", "--speed", "4",
+                   "--sessions", str(sessions))
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines[0]["type"] == "status" and lines[0]["state"] == "listening"
@@ -99,3 +101,14 @@ def test_run_print_contract(clips, model_dir):
     assert {m["lang"] for m in finals} == {"ru"}
     assert all(isinstance(m["seq"], int) for m in finals)
     assert cer(clips["ru_water"].text, " ".join(m["text"] for m in finals)) <= 0.15
+
+    # Every committed caption printed is in the session's journal, and exports from it.
+    (session,) = sessions.iterdir()
+    journal = [json.loads(line) for line in (session / "journal.jsonl").read_text().splitlines()]
+    journaled = [m["text"] for m in journal if m.get("type") == "caption"]
+    assert journaled == [m["text"] for m in finals]
+    export = run_cli("export", str(session), "--format", "srt,txt", "--lang", "ru")
+    assert export.returncode == 0, export.stderr
+    srt = next((session / "export").glob("*.ru.srt")).read_text(encoding="utf-8")
+    assert cer(clips["ru_water"].text, " ".join(
+        line for line in srt.splitlines() if line and not line[0].isdigit())) <= 0.15

@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "status line when audio starts flowing, then partial (final=false) and "
                        "committed (final=true) captions with stream times start_s/end_s.")
     p.add_argument("--input", default=None, metavar="FILE|DEVICE",
-                   help="audio file to play as live input (default: the demo recording)")
+                   help="a capture device (name, index or 'mic'; see `captioner devices`) or "
+                   "an audio file played as live input (default: the config's inputs; the "
+                   "demo recording when there is no microphone)")
     p.add_argument("--speed", type=float, default=1.0,
                    help="playback speed for file input; 0 = as fast as possible")
     p.add_argument("--print", dest="print_events", action="store_true",
@@ -81,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where session records (journal, exports) are kept")
     p.add_argument("--title", default=None, help="session title, used in the folder name")
     p.add_argument("--no-record", action="store_true", help="keep no session record")
+    p.add_argument("--no-server", action="store_true", help="do not serve the browser views")
+    p.add_argument("--host", default=None, help="address to serve on (default: server.host)")
+    p.add_argument("--port", type=int, default=None,
+                   help="port to serve on, 0 for any free one (default: server.port)")
 
     p = sub.add_parser("export", parents=[common], formatter_class=fmt,
                        help="export a session's committed captions (srt, vtt, txt, md, docx, json)",

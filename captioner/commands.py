@@ -166,16 +166,17 @@ def transcribe(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from captioner.runner import RunOptions, open_source, run_session
+    from captioner.runner import RunOptions, plan_inputs, run_session
 
     cfg = _config(args)
     language = args.language or cfg.asr.language
     opts = RunOptions(input=args.input, speed=args.speed, print_events=args.print_events,
                       language=None if language == "auto" else language,
-                      session_root=args.sessions, title=args.title, record=not args.no_record)
-    open_source(opts.input, opts.speed)  # fail fast on a bad input, before loading models
+                      session_root=args.sessions, title=args.title, record=not args.no_record,
+                      serve=not args.no_server, host=args.host, port=args.port)
+    plan = plan_inputs(cfg, opts.input)  # fail fast on a bad input, before loading models
     engine = load_engine(cfg)
-    return asyncio.run(run_session(cfg, opts, engine))
+    return asyncio.run(run_session(cfg, opts, engine, plan))
 
 
 def export(args: argparse.Namespace) -> int:

@@ -74,6 +74,78 @@ class CaptionsConfig:
 
 
 @dataclass(frozen=True)
+class InputConfig:
+    """One audio input: the floor microphone or an interpreters' booth.
+
+    Attributes:
+        id: Name used in captions and logs (``floor``, ``booth``).
+        source: ``floor`` (speakers) or ``interpretation`` (the booth).
+        device: ``default``, a device name or index (``captioner devices``), or a file.
+        channel: 1-based channel of a multi-channel interface or file; 0 mixes all.
+    """
+
+    id: str = "floor"
+    source: str = "floor"
+    device: str = "default"
+    channel: int = 0
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """The caption server (views, websocket)."""
+
+    host: str = "0.0.0.0"
+    port: int = 8765
+    max_clients: int = 1000
+    client_queue: int = 256
+    history_per_track: int = 500
+
+
+@dataclass(frozen=True)
+class TranslationConfig:
+    """Machine translation of committed floor captions into the other language.
+
+    Attributes:
+        engine: ``auto`` (Argos package, else Whisper speech translation into English),
+            ``argos``, ``whisper`` or ``none``.
+        beam_size: Argos decoding beam.
+        threads: CPU threads for the translation model.
+        booth_hold_s: After the booth last spoke, how long its transcript is preferred
+            over machine translation.
+    """
+
+    engine: str = "auto"
+    beam_size: int = 2
+    threads: int = 1
+    booth_hold_s: float = 15.0
+
+
+@dataclass(frozen=True)
+class GlossaryTerm:
+    """A name or term with its forms in each language and known misrecognitions."""
+
+    en: str = ""
+    ru: str = ""
+    misheard: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GlossaryConfig:
+    """Event glossary: biases recognition, survives translation, fixes misrecognitions."""
+
+    hotwords: bool = True
+    terms: tuple[GlossaryTerm, ...] = ()
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Where session records go."""
+
+    root: str = "sessions"
+    record_audio: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration tree."""
 
@@ -81,6 +153,11 @@ class Config:
     asr: AsrConfig = field(default_factory=AsrConfig)
     transcribe: TranscribeConfig = field(default_factory=TranscribeConfig)
     captions: CaptionsConfig = field(default_factory=CaptionsConfig)
+    inputs: tuple[InputConfig, ...] = (InputConfig(),)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    translation: TranslationConfig = field(default_factory=TranslationConfig)
+    glossary: GlossaryConfig = field(default_factory=GlossaryConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
 
 
 def _type_name(tp: Any) -> str:
@@ -200,6 +277,25 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("asr.beam_size: must be at least 1")
     if cfg.asr.threads < 0:
         raise ConfigError("asr.threads: must be 0 (auto) or more")
+    ids = [i.id for i in cfg.inputs]
+    if not ids:
+        raise ConfigError("inputs: at least one input is needed")
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"inputs: input ids must be unique, got {ids}")
+    for n, inp in enumerate(cfg.inputs):
+        if inp.source not in ("floor", "interpretation"):
+            raise ConfigError(f"inputs[{n}].source: {inp.source!r} (choose floor or "
+                              "interpretation)")
+        if inp.channel < 0:
+            raise ConfigError(f"inputs[{n}].channel: 1-based channel, or 0 to mix all")
+    if cfg.translation.engine not in ("auto", "argos", "whisper", "none"):
+        raise ConfigError(f"translation.engine: {cfg.translation.engine!r} "
+                          "(choose auto, argos, whisper or none)")
+    if not 1 <= cfg.server.port <= 65535 and cfg.server.port != 0:
+        raise ConfigError(f"server.port: {cfg.server.port} is not a port number")
+    for n, term in enumerate(cfg.glossary.terms):
+        if not (term.en or term.ru):
+            raise ConfigError(f"glossary.terms[{n}]: a term needs an en or ru form")
     return cfg
 
 

@@ -27,6 +27,7 @@ from captioner.vad import SileroVad, VadParams, VadSegmenter
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
+RECENT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ class InputWorker:
                  forced_language: Callable[[], str | None] = lambda: None,
                  source: str = "floor", params: LiveParams = LiveParams(),
                  policy_params: StreamingParams = StreamingParams(),
-                 vad_params: VadParams = VadParams()) -> None:
+                 vad_params: VadParams = VadParams(),
+                 hotwords: Callable[[str], str] | None = None,
+                 on_utterance_end: Callable[[str, str | None], None] | None = None) -> None:
         self.input_id = input_id
         self.engine = engine
         self.asr_executor = asr_executor
@@ -85,7 +88,12 @@ class InputWorker:
         self.emit = emit
         self.forced_language = forced_language
         self.params = params
+        self.hotwords = hotwords
+        self.on_utterance_end = on_utterance_end
         self.policy = StreamingPolicy(input_id, policy_params, source=source)
+        # The last RECENT_S seconds of audio, kept for speech translation of committed text.
+        self._recent = collections.deque()
+        self._recent_len = 0
         self.vad = SileroVad()
         self.segmenter = VadSegmenter(vad_params)
         self.queue: collections.deque[AudioChunk] = collections.deque()
@@ -115,6 +123,22 @@ class InputWorker:
         self._closed = True
         self._wake.set()
 
+    def recent_audio(self, start_s: float, end_s: float) -> np.ndarray | None:
+        """Samples between two stream times, if still held (the last 30 s)."""
+        if not self._recent:
+            return None
+        first = self._recent[0].start_s
+        data = np.concatenate([c.samples for c in self._recent])
+        a = max(0, int((start_s - first) * SAMPLE_RATE))
+        b = max(a, int((end_s - first) * SAMPLE_RATE))
+        return data[a:b] if a < len(data) else None
+
+    def _remember(self, chunk: AudioChunk) -> None:
+        self._recent.append(chunk)
+        self._recent_len += len(chunk.samples)
+        while self._recent_len - len(self._recent[0].samples) > RECENT_S * SAMPLE_RATE:
+            self._recent_len -= len(self._recent.popleft().samples)
+
     @property
     def audio_end_s(self) -> float:
         return self._audio_start_s + len(self._audio) / SAMPLE_RATE
@@ -132,6 +156,8 @@ class InputWorker:
                 continue
             chunks = list(self.queue)
             self.queue.clear()
+            for chunk in chunks:
+                self._remember(chunk)
             await self._take_audio(loop, chunks)
             await self._maybe_pass(loop)
         if self.policy.active:
@@ -191,8 +217,11 @@ class InputWorker:
         else:
             for caption in self.policy.on_hypothesis([], end_s, final=True):
                 self.emit(caption)
+        lang = self.policy.lang
         self.policy.end_utterance()
         self._pending_end_s = None
+        if self.on_utterance_end is not None:
+            self.on_utterance_end(self.input_id, lang)
 
     async def _run_pass(self, loop: asyncio.AbstractEventLoop, end_s: float,
                         final: bool) -> None:
@@ -205,8 +234,9 @@ class InputWorker:
             self.policy.set_language(forced, locked=True)
         lang = self.policy.lang if (forced or self.policy.lang_locked) else None
         started = time.perf_counter()
+        hot = self.hotwords(lang or "en") if self.hotwords else ""
         result = await loop.run_in_executor(
-            self.asr_executor, self._decode, audio, start_s, lang, self.policy.prompt())
+            self.asr_executor, self._decode, audio, start_s, lang, self.policy.prompt(), hot)
         self.asr_seconds += time.perf_counter() - started
         self.passes += 1
         self._last_pass_end_s = end_s
@@ -223,7 +253,7 @@ class InputWorker:
             self.emit(caption)
 
     def _decode(self, audio: np.ndarray, offset_s: float, lang: str | None,
-                prompt: str) -> _PassResult:
+                prompt: str, hotwords: str = "") -> _PassResult:
         """One bounded Whisper pass (runs in the ASR executor)."""
         prob = None
         if lang is None:
@@ -231,5 +261,6 @@ class InputWorker:
             lang, prob = guess.lang, guess.probability
         segments, lang = self.engine.transcribe(
             audio, lang, offset_s=offset_s, beam_size=self.params.beam_size, prompt=prompt,
-            word_timestamps=True, temperature=0.0, condition_on_previous_text=False)
+            word_timestamps=True, temperature=0.0, condition_on_previous_text=False,
+            hotwords=hotwords or None)
         return _PassResult(clean_segments(segments, prompt), lang, prob)

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 from captioner.asr import WhisperEngine
 from captioner.events import AudioChunk, Caption, Status
+from captioner.glossary import Glossary
 from captioner.live import InputWorker, LiveParams
 from captioner.sources import AudioSource
+from captioner.tracks import TrackRouter
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +64,62 @@ class LivePipeline:
     def __init__(self, engine: WhisperEngine, source: AudioSource, sinks: list[Sink],
                  sources_label: dict[str, str] | None = None,
                  controls: Controls | None = None, live_params: LiveParams = LiveParams(),
-                 first_seq: int = 1) -> None:
+                 first_seq: int = 1, glossary: Glossary = Glossary(),
+                 router: TrackRouter | None = None, translation=None) -> None:
         self.engine = engine
         self.source = source
         self.sinks = sinks
         self.controls = controls or Controls()
         self.labels = sources_label or {}
         self.live_params = live_params
+        self.glossary = glossary
+        self.router = router or TrackRouter(translate=translation is not None)
+        self.translation = translation
         self.stats = SessionStats()
         self._next_seq = first_seq
+        self._listening = False
+        self._held: list[Status] = []
         self._asr = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
         self._vad = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vad")
         self.workers: dict[str, InputWorker] = {}
 
+    def on_worker_event(self, event: Caption | Status) -> None:
+        """Everything an input worker produces: glossary fixes, then the track router."""
+        if not isinstance(event, Caption):
+            self.publish(event)
+            return
+        if self.glossary.terms:
+            event = dataclasses.replace(event, text=self.glossary.fix(event.text, event.lang))
+        routed = self.router.route(event)
+        for caption in routed.publish:
+            self.publish(caption)
+        if routed.translate is not None and self.translation is not None:
+            self.translation.submit(routed.translate)
+
+    def audio_for(self, input_id: str, start_s: float, end_s: float):
+        """Recent audio of an input (for Whisper's speech translation)."""
+        worker = self.workers.get(input_id)
+        return worker.recent_audio(start_s, end_s) if worker else None
+
+    def announce(self, status: Status) -> None:
+        """Publishes a start-up status right after ``listening`` (the first event)."""
+        if self._listening:
+            self.publish(status)
+        else:
+            self._held.append(status)
+
     def publish(self, event: Caption | Status) -> None:
         """Stamps committed captions with their ``seq`` and hands the event to each sink."""
+        if isinstance(event, Status) and event.state == "listening" and not self._listening:
+            self._listening = True
+            self._deliver(event)
+            for held in self._held:
+                self._deliver(held)
+            self._held.clear()
+            return
+        self._deliver(event)
+
+    def _deliver(self, event: Caption | Status) -> None:
         if isinstance(event, Caption):
             if event.final:
                 event = dataclasses.replace(event, seq=self._next_seq)
@@ -94,15 +137,19 @@ class LivePipeline:
         worker = self.workers.get(input_id)
         if worker is None:
             worker = InputWorker(
-                input_id, self.engine, self._asr, self._vad, self.publish,
+                input_id, self.engine, self._asr, self._vad, self.on_worker_event,
                 forced_language=lambda: self.controls.forced_language,
-                source=self.labels.get(input_id, "floor"), params=self.live_params)
+                source=self.labels.get(input_id, "floor"), params=self.live_params,
+                hotwords=self.glossary.hotwords,
+                on_utterance_end=self._utterance_ended)
             self.workers[input_id] = worker
         return worker
 
     async def run(self) -> SessionStats:
         """Runs until the source ends or :meth:`stop` is called; flushes every input."""
         tasks: list[asyncio.Task] = []
+        mt_task = (asyncio.create_task(self.translation.run(), name="translation")
+                   if self.translation is not None else None)
         try:
             for input_id in self.source.inputs:
                 tasks.append(asyncio.create_task(self._worker(input_id).run(),
@@ -115,9 +162,14 @@ class LivePipeline:
             for worker in self.workers.values():
                 worker.close()
             await asyncio.gather(*tasks)
+            if mt_task is not None:
+                self.translation.close()
+                await mt_task
         finally:
             for task in tasks:
                 task.cancel()
+            if mt_task is not None:
+                mt_task.cancel()
             self._asr.shutdown(wait=False, cancel_futures=True)
             self._vad.shutdown(wait=False, cancel_futures=True)
         for input_id, worker in self.workers.items():
@@ -128,6 +180,10 @@ class LivePipeline:
             "committed": self.stats.committed, "passes": self.stats.passes,
             "dropped_chunks": self.stats.dropped_chunks}))
         return self.stats
+
+    def _utterance_ended(self, input_id: str, lang: str | None) -> None:
+        if self.translation is not None and self.labels.get(input_id, "floor") == "floor":
+            self.translation.utterance_ended(lang)
 
     def stop(self) -> None:
         self.source.stop()

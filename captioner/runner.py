@@ -1,26 +1,38 @@
-"""``captioner run``: builds a live session from the config and arguments, and runs it."""
+"""``captioner run``: builds a live session from the config and arguments, and runs it.
+
+This is the composition root of the main job: source, Whisper, track routing,
+translation, caption server and session record are built here and nowhere else.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from captioner.config import PROJECT_ROOT, Config
+from captioner.config import PROJECT_ROOT, Config, InputConfig
 from captioner.errors import CaptionerError
 from captioner.events import Caption, Status
+from captioner.glossary import Glossary
 from captioner.pipeline import Controls, LivePipeline
 from captioner.sources import AudioSource, FileSource
+from captioner.tracks import TrackRouter
 from captioner.wire import encode
 
 log = logging.getLogger(__name__)
 
 DEMO_RECORDING = PROJECT_ROOT / "captioner" / "data" / "demo_session.ogg"
+# The demo recording: floor speech on channel 1, the interpreters' booth on channel 2.
+DEMO_INPUTS = (InputConfig("floor", "floor", "demo", 1),
+               InputConfig("booth", "interpretation", "demo", 2))
 
 
 @dataclass(frozen=True)
@@ -31,31 +43,73 @@ class RunOptions:
     speed: float = 1.0
     print_events: bool = False
     language: str | None = None
-    loop: bool = False
     session_root: str = "sessions"
     title: str | None = None
     record: bool = True
+    serve: bool = True
+    host: str | None = None
+    port: int | None = None
 
 
-def open_source(spec: str | None, speed: float) -> AudioSource:
-    """The source for ``--input``: a file path, else a capture device (issue: capture).
+def _channel_map(inputs: tuple[InputConfig, ...]) -> dict[str, int]:
+    """Input id -> 0-based channel (-1 mixes all), from 1-based config channels."""
+    return {i.id: i.channel - 1 if i.channel > 0 else -1 for i in inputs}
+
+
+def _looks_like_file(spec: str) -> bool:
+    path = Path(spec).expanduser()
+    return path.exists() or any(sep in spec for sep in "/\\") or bool(path.suffix)
+
+
+def _default_device_available() -> bool:
+    try:
+        from captioner.capture import list_devices
+
+        return any(d.is_default for d in list_devices())
+    except Exception as exc:  # no PortAudio, no sound server: treat as no microphone
+        log.info("no capture device: %s", exc)
+        return False
+
+
+def plan_inputs(cfg: Config, spec: str | None) -> tuple[str, str, tuple[InputConfig, ...]]:
+    """Decides what to capture: ("file", path, inputs) or ("device", name, inputs).
+
+    ``--input`` wins over the config's devices. With neither a file nor a microphone,
+    the embedded demo recording plays (floor and booth channels).
+    """
+    inputs = cfg.inputs
+    if spec is None:
+        devices = {i.device for i in inputs}
+        if len(devices) > 1:
+            raise CaptionerError(f"inputs on different devices ({', '.join(sorted(devices))}) "
+                                 "are not supported yet",
+                                 hint="take floor and booth from two channels of one device")
+        spec = devices.pop()
+        if spec in ("default", "mic") and not _default_device_available():
+            log.warning("no microphone found: playing the demo recording %s", DEMO_RECORDING)
+            return "file", str(DEMO_RECORDING), DEMO_INPUTS
+    if _looks_like_file(spec):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise CaptionerError(f"{path}: no such file")
+        return "file", str(path), inputs
+    return "device", spec, inputs
+
+
+def open_source(plan: tuple[str, str, tuple[InputConfig, ...]], speed: float) -> AudioSource:
+    """The audio source for a plan from :func:`plan_inputs`.
 
     Raises:
-        CaptionerError: nothing usable was named.
+        CaptionerError: an unknown device, said in one line with the devices there are.
     """
-    if spec is None:
-        if DEMO_RECORDING.exists():
-            log.warning("no --input given: playing the demo recording %s (floor channel)",
-                        DEMO_RECORDING)
-            return FileSource(DEMO_RECORDING, channels={"floor": 0}, speed=speed)
-        raise CaptionerError("no input given", hint="use --input FILE")
-    path = Path(spec).expanduser()
-    if path.exists() or any(sep in spec for sep in "/\\") or path.suffix:
-        if not path.exists():
-            raise CaptionerError(f"{path}: no such file")
-        return FileSource(path, speed=speed)
-    raise CaptionerError(f"input {spec!r}: not a file, and live capture is not available",
-                         hint="give an audio file path")
+    kind, target, inputs = plan
+    channels = _channel_map(inputs)
+    if kind == "file":
+        return FileSource(target, channels=channels, speed=speed)
+    from captioner.capture import MicrophoneSource, resolve_device
+
+    resolve_device(target)  # fail now, with the list of devices, if it does not exist
+    return MicrophoneSource(target, channels)
 
 
 def printer(stream=sys.stdout) -> Callable[[Caption | Status], None]:
@@ -70,10 +124,55 @@ def printer(stream=sys.stdout) -> Callable[[Caption | Status], None]:
     return sink
 
 
-async def run_session(cfg: Config, opts: RunOptions, engine) -> int:
+def build_translation(cfg: Config, engine, pipeline_audio_for, executor, emit,
+                      glossary: Glossary, store_root: Path):
+    """The machine-translation stage, or None; reports directions nothing can serve."""
+    if cfg.translation.engine == "none":
+        return None, []
+    from captioner.mt import ArgosEngine, MachineTranslation, WhisperTranslateEngine
+    from captioner.translate import ArgosTranslator, choose_engine, discover_packages
+
+    packages = discover_packages(store_root) if cfg.translation.engine != "whisper" else []
+    engines: dict = {}
+    problems: list[Status] = []
+    for src in cfg.asr.languages:
+        dst = "en" if src == "ru" else "ru"
+        choice = choose_engine((src, dst), packages,
+                               whisper_fallback_available=cfg.translation.engine != "argos")
+        if choice.engine == "argos":
+            try:
+                translator = ArgosTranslator(choice.package, intra_threads=cfg.translation.threads,
+                                             beam_size=cfg.translation.beam_size)
+                translator.warm_up()
+                engines[src] = ArgosEngine(translator, glossary)
+                log.info("translation %s->%s: %s", src, dst, choice.reason)
+                continue
+            except CaptionerError as exc:
+                problems.append(Status("translation_unavailable", time.time_ns(), detail={
+                    "direction": f"{src}->{dst}", "lang": dst, "reason": exc.message}))
+                continue
+        if choice.engine is not None:
+            engines[src] = WhisperTranslateEngine(engine, pipeline_audio_for)
+            log.warning("translation %s->%s: %s", src, dst, choice.reason)
+            continue
+        log.warning("translation %s->%s unavailable: %s", src, dst, choice.reason)
+        problems.append(Status("translation_unavailable", time.time_ns(), detail={
+            "direction": f"{src}->{dst}", "lang": dst, "reason": choice.reason}))
+    if not engines:
+        return None, problems
+    return MachineTranslation(engines, executor, emit, glossary), problems
+
+
+async def run_session(cfg: Config, opts: RunOptions, engine,
+                      plan: tuple[str, str, tuple[InputConfig, ...]] | None = None) -> int:
     """Runs one live session until the input ends or the user interrupts."""
-    source = open_source(opts.input, opts.speed)
+    from captioner.store import default_root
+
+    plan = plan or plan_inputs(cfg, opts.input)
+    source = open_source(plan, opts.speed)
+    labels = {i.id: i.source for i in plan[2]}
     controls = Controls(forced_language=opts.language)
+    glossary = Glossary(cfg.glossary.terms)
     sinks: list[Callable[[Caption | Status], None]] = []
     if opts.print_events:
         sinks.append(printer())
@@ -81,8 +180,41 @@ async def run_session(cfg: Config, opts: RunOptions, engine) -> int:
     if opts.record:
         session, journal = _open_record(cfg, opts, source)
         sinks.append(_journal_sink(journal))
-    pipeline = LivePipeline(engine, source, sinks, controls=controls,
-                            first_seq=(journal.last_seq or 0) + 1 if journal else 1)
+    server = None
+    broadcaster = None
+    if opts.serve:
+        from captioner.broadcast import Broadcaster
+
+        broadcaster = Broadcaster(history_per_track=cfg.server.history_per_track,
+                                  client_queue=cfg.server.client_queue,
+                                  max_clients=cfg.server.max_clients)
+        sinks.append(broadcaster.publish)
+    mt_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt")
+    pipeline = LivePipeline(engine, source, sinks, sources_label=labels, controls=controls,
+                            first_seq=(journal.last_seq or 0) + 1 if journal else 1,
+                            glossary=glossary,
+                            router=TrackRouter(cfg.translation.booth_hold_s,
+                                               translate=cfg.translation.engine != "none"))
+    translation, problems = build_translation(
+        cfg, engine, pipeline.audio_for, mt_executor, pipeline.publish, glossary,
+        default_root(cfg.models.dir))
+    pipeline.translation = translation
+    if translation is None:
+        pipeline.router.translate_enabled = False
+    for status in problems:
+        pipeline.announce(status)
+    if broadcaster is not None:
+        from captioner.server import CaptionServer, terminal_qr
+
+        server = CaptionServer(broadcaster, host=opts.host or cfg.server.host,
+                               port=cfg.server.port if opts.port is None else opts.port,
+                               health=lambda: _health(pipeline, session))
+        try:
+            await server.start()
+        except OSError as exc:
+            raise CaptionerError(f"cannot serve on port {server.port}: {exc.strerror or exc}",
+                                 hint="another captioner may be running; use --port") from None
+        _announce(server.urls(), terminal_qr)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -93,6 +225,9 @@ async def run_session(cfg: Config, opts: RunOptions, engine) -> int:
     finally:
         if syncer:
             syncer.cancel()
+        if server is not None:
+            await server.close()
+        mt_executor.shutdown(wait=False, cancel_futures=True)
         if journal is not None:
             journal.close()
         if session is not None:
@@ -103,10 +238,27 @@ async def run_session(cfg: Config, opts: RunOptions, engine) -> int:
     return 0
 
 
+def _announce(urls: dict[str, str], qr: Callable[[str], str | None]) -> None:
+    print("captioner: serving captions", file=sys.stderr)
+    for name in ("screen", "overlay", "phone", "ws"):
+        print(f"  {name:8} {urls[name]}", file=sys.stderr)
+    code = qr(urls["phone"])
+    if code:
+        print(code, file=sys.stderr)
+
+
+def _health(pipeline: LivePipeline, session) -> dict:
+    return {
+        "committed": pipeline.stats.committed,
+        "inputs": {k: {"passes": w.passes, "dropped_chunks": w.dropped_chunks}
+                   for k, w in pipeline.workers.items()},
+        "translation": pipeline.translation is not None,
+        "recording": session is not None,
+    }
+
+
 def _open_record(cfg: Config, opts: RunOptions, source: AudioSource):
     """A new session folder with its journal (the organisers' record of the event)."""
-    import dataclasses
-
     from captioner.session import SessionDir
 
     try:

@@ -88,7 +88,7 @@ def test_silence_and_noise_give_no_captions(engine, tmp_path):
 def test_run_print_contract_and_session_record(clips, model_dir, tmp_path):
     sessions = tmp_path / "sessions"
     done = run_cli("run", "--input", str(clips["ru_water"].path), "--print", "--speed", "4",
-                   "--sessions", str(sessions))
+                   "--sessions", str(sessions), "--port", "0")
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines[0]["type"] == "status" and lines[0]["state"] == "listening"
@@ -98,15 +98,21 @@ def test_run_print_contract_and_session_record(clips, model_dir, tmp_path):
     for m in caps:
         assert {"final", "lang", "text", "start_s", "end_s", "emitted_at", "id"} <= set(m)
         assert 0 <= m["start_s"] <= m["end_s"] <= 20
-    assert {m["lang"] for m in finals} == {"ru"}
+    floor = [m for m in finals if m["source"] == "floor"]
+    assert {m["lang"] for m in floor} == {"ru"}
+    # With no Argos package installed, Whisper's speech translation feeds the en track.
+    assert {m["lang"] for m in finals if m["source"] == "machine"} <= {"en"}
+    unavailable = [m for m in lines if m.get("state") == "translation_unavailable"]
+    assert [m["lang"] for m in unavailable] == ["ru"]  # en->ru has no engine here
     assert all(isinstance(m["seq"], int) for m in finals)
-    assert cer(clips["ru_water"].text, " ".join(m["text"] for m in finals)) <= 0.15
+    assert cer(clips["ru_water"].text, " ".join(m["text"] for m in floor)) <= 0.15
 
     # Every committed caption printed is in the session's journal, and exports from it.
     (session,) = sessions.iterdir()
     journal = [json.loads(line) for line in (session / "journal.jsonl").read_text().splitlines()]
     journaled = [m["text"] for m in journal if m.get("type") == "caption"]
     assert journaled == [m["text"] for m in finals]
+    floor = [m for m in finals if m["source"] == "floor"]
     export = run_cli("export", str(session), "--format", "srt,txt", "--lang", "ru")
     assert export.returncode == 0, export.stderr
     srt = next((session / "export").glob("*.ru.srt")).read_text(encoding="utf-8")

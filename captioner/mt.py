@@ -1,0 +1,138 @@
+"""The machine-translation stage: committed floor captions in, translated captions out.
+
+Only committed text is translated, so a translated screen never rewrites itself.
+Fragments are joined into sentences first (:class:`captioner.translate.SentenceJoiner`),
+glossary terms are protected with placeholders, and the engine runs in its own
+executor, one request at a time per stage, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Protocol
+
+from captioner.events import Caption, Status
+from captioner.glossary import Glossary
+from captioner.tracks import machine_caption, other
+from captioner.translate import SentenceJoiner, TimedText, protect, restore
+
+log = logging.getLogger(__name__)
+
+
+class TextEngine(Protocol):
+    """Translates one sentence of ``origin``'s language into the other language."""
+
+    name: str
+
+    def translate_one(self, text: str, origin: Caption, span: TimedText) -> str:
+        ...
+
+
+class ArgosEngine:
+    """An :class:`~captioner.translate.ArgosTranslator` with glossary protection."""
+
+    def __init__(self, translator, glossary: Glossary) -> None:
+        self.translator = translator
+        self.name = f"argos:{translator.from_code}-{translator.to_code}"
+        self._terms = glossary.mapping(translator.from_code, translator.to_code)
+
+    def translate_one(self, text: str, origin: Caption, span: TimedText) -> str:
+        guarded, holes = protect(text, self._terms)
+        (out,) = self.translator.translate([guarded])
+        return restore(out, holes)
+
+
+class WhisperTranslateEngine:
+    """Whisper's own speech translation into English, from the utterance's audio.
+
+    Args:
+        engine: The loaded Whisper model.
+        audio_for: Returns the samples of an input between two stream times.
+    """
+
+    name = "whisper-translate"
+
+    def __init__(self, engine, audio_for: Callable[[str, float, float], object]) -> None:
+        self.engine = engine
+        self.audio_for = audio_for
+
+    def translate_one(self, text: str, origin: Caption, span: TimedText) -> str:
+        audio = self.audio_for(origin.input_id, span.start_s - 0.2, span.end_s + 0.2)
+        if audio is None or len(audio) < 1600:
+            return ""
+        segments, _ = self.engine.transcribe(audio, origin.lang, task="translate",
+                                             word_timestamps=False, temperature=0.0)
+        return " ".join(s.text.strip() for s in segments).strip()
+
+
+class MachineTranslation:
+    """Joins, translates and emits, in order, per source language.
+
+    Args:
+        engines: Source language -> engine that translates it into the other language.
+        executor: Where the engines run (never the event loop).
+        emit: Called on the loop with each committed machine caption.
+        glossary: Fixes known misrecognitions in the output too.
+    """
+
+    def __init__(self, engines: dict[str, TextEngine], executor: Executor,
+                 emit: Callable[[Caption | Status], None], glossary: Glossary = Glossary(),
+                 max_span_s: float = 4.0) -> None:
+        self.engines = engines
+        self.executor = executor
+        self.emit = emit
+        self.glossary = glossary
+        self._joiners = {lang: SentenceJoiner(max_span_s=max_span_s) for lang in engines}
+        self._last_origin: dict[str, Caption] = {}
+        self._queue: asyncio.Queue[tuple[Caption, TimedText] | None] = asyncio.Queue()
+        self._count = 0
+        self.latencies_s: list[float] = []
+
+    def submit(self, caption: Caption) -> None:
+        """Takes a committed floor caption (on the loop; never blocks)."""
+        joiner = self._joiners.get(caption.lang)
+        if joiner is None:
+            return
+        self._last_origin[caption.lang] = caption
+        for span in joiner.push(caption.text, caption.start_s, caption.end_s):
+            self._queue.put_nowait((caption, span))
+
+    def utterance_ended(self, lang: str | None = None) -> None:
+        """The speaker paused: translate what is buffered even without a sentence end."""
+        for src, joiner in self._joiners.items():
+            if lang is None or src == lang:
+                origin = self._last_origin.get(src)
+                for span in joiner.flush():
+                    if origin is not None:
+                        self._queue.put_nowait((origin, span))
+
+    def close(self) -> None:
+        """Flushes everything; :meth:`run` returns once it is translated."""
+        self.utterance_ended()
+        self._queue.put_nowait(None)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (item := await self._queue.get()) is not None:
+            origin, span = item
+            engine = self.engines[origin.lang]
+            started = time.perf_counter()
+            try:
+                text = await loop.run_in_executor(self.executor, engine.translate_one,
+                                                  span.text, origin, span)
+            except Exception as exc:  # one failed sentence must not stop the track
+                log.error("translation failed (%s): %s", engine.name, exc)
+                self.emit(Status("translation_error", time.time_ns(), detail={
+                    "engine": engine.name, "error": str(exc)[:200]}))
+                continue
+            self.latencies_s.append(time.perf_counter() - started)
+            text = self.glossary.fix(text, other(origin.lang)).strip()
+            if not text:
+                continue
+            self._count += 1
+            self.emit(machine_caption(origin, text, span.start_s, span.end_s, time.time_ns(),
+                                      self._count))

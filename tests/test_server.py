@@ -1,0 +1,479 @@
+"""The caption server: catch-up logic, fan-out, HTTP routes, with real websocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from captioner.broadcast import Broadcaster, CatchUp, TooManyViewers
+from captioner.events import Caption, Status
+from captioner.server import CaptionServer, load_web_root, terminal_qr
+from captioner.wire import PROTOCOL_VERSION, caption_to_dict, status_to_dict
+
+TIMEOUT_S = 10.0
+
+
+def cap(seq: int | None, lang: str = "en", text: str | None = None, *, final: bool = True,
+        id: str | None = None, source: str = "floor", input_id: str = "floor",
+        revision: int = 0) -> Caption:
+    return Caption(id=id or f"u{seq}", final=final, lang=lang,
+                   text=text if text is not None else f"caption {seq}",
+                   start_s=float(seq or 0), end_s=float(seq or 0) + 1.0,
+                   emitted_ns=time.time_ns(), source=source, input_id=input_id,
+                   seq=seq if final else None, revision=revision)
+
+
+def status(state: str, **detail) -> Status:
+    return Status(state=state, emitted_ns=time.time_ns(), detail=detail)
+
+
+# The pure catch-up state
+
+
+def test_history_is_bounded_per_track_and_merged_in_seq_order():
+    c = CatchUp(history_per_track=3)
+    for seq in range(1, 11):
+        c.add(caption_to_dict(cap(seq, "ru" if seq % 2 else "en")))
+    seqs = [m["seq"] for m in c.snapshot(None)[1:]]
+    assert seqs == [5, 6, 7, 8, 9, 10]  # three per track, tracks merged
+    assert c.first_seq() == 5 and c.last_seq == 10
+
+
+def test_snapshot_since_gives_only_newer_captions():
+    c = CatchUp()
+    for seq in range(1, 6):
+        c.add(caption_to_dict(cap(seq, "ru" if seq % 2 else "en")))
+    snap = c.snapshot(3)
+    assert snap[0]["type"] == "hello" and snap[0]["since"] == 3 and not snap[0]["gap"]
+    assert [m["seq"] for m in snap[1:]] == [4, 5]
+    assert c.snapshot(5)[1:] == []
+
+
+def test_hello_reports_a_gap_when_history_was_forgotten():
+    c = CatchUp(history_per_track=2)
+    for seq in range(1, 6):
+        c.add(caption_to_dict(cap(seq)))
+    assert c.snapshot(1)[0]["gap"] is True
+    assert c.snapshot(3)[0]["gap"] is False
+
+
+def test_resume_point_of_another_session_is_ignored():
+    c = CatchUp(session="abc")
+    for seq in range(1, 4):
+        c.add(caption_to_dict(cap(seq)))
+    assert [m["seq"] for m in c.snapshot(2, "abc")[1:]] == [3]
+    other = c.snapshot(2, "zzz")
+    assert other[0]["since"] is None
+    assert [m["seq"] for m in other[1:]] == [1, 2, 3]
+
+
+def test_duplicate_or_late_committed_captions_are_not_sent_again():
+    c = CatchUp()
+    assert c.add(caption_to_dict(cap(1))) is not None
+    assert c.add(caption_to_dict(cap(1))) is None
+    assert c.add(caption_to_dict(cap(2))) is not None
+    assert c.add(caption_to_dict(cap(1, id="late"))) is None
+    assert [m["seq"] for m in c.snapshot(None)[1:]] == [1, 2]
+
+
+def test_committed_caption_without_seq_gets_the_next_one():
+    c = CatchUp()
+    c.add(caption_to_dict(cap(7)))
+    msg = caption_to_dict(cap(None, final=True, id="x"))
+    assert msg["seq"] is None
+    data = c.add(msg)
+    assert json.loads(data)["seq"] == 8
+
+
+def test_partials_are_latest_wins_per_track_and_input_and_go_on_commit():
+    c = CatchUp()
+    c.add(caption_to_dict(cap(None, "ru", "раз", final=False, id="a", revision=0)))
+    c.add(caption_to_dict(cap(None, "ru", "раз два", final=False, id="a", revision=1)))
+    assert c.add(caption_to_dict(cap(None, "ru", "ра", final=False, id="a", revision=0))) is None
+    c.add(caption_to_dict(cap(None, "en", "one", final=False, id="b")))
+    c.add(caption_to_dict(cap(None, "ru", "booth", final=False, id="c", input_id="booth")))
+    partials = [m for m in c.snapshot(None) if m.get("final") is False]
+    assert [(m["lang"], m["text"]) for m in partials] == [
+        ("ru", "раз два"), ("en", "one"), ("ru", "booth")]
+    c.add(caption_to_dict(cap(1, "ru", "Раз, два.", id="a")))
+    c.add(caption_to_dict(cap(None, "en", "", final=False, id="b")))  # withdrawn
+    snap = c.snapshot(None)
+    assert [m["text"] for m in snap if m.get("final") is False] == ["booth"]
+    assert [m["text"] for m in snap if m.get("final")] == ["Раз, два."]
+
+
+def test_statuses_latest_per_state_in_event_order_and_transients_dropped():
+    c = CatchUp()
+    for st in (status("paused"), status("listening"), status("levels", rms=0.1),
+               status("translation_unavailable", lang="en"), status("paused", message="Break"),
+               status("translation_unavailable", lang="ru")):
+        c.add(status_to_dict(st))
+    states = [(m["state"], m.get("lang"), m.get("message"))
+              for m in c.snapshot(None) if m["type"] == "status"]
+    assert states == [("listening", None, None), ("translation_unavailable", "en", None),
+                      ("paused", None, "Break"), ("translation_unavailable", "ru", None)]
+
+
+def test_broadcaster_drops_a_viewer_whose_queue_is_full():
+    b = Broadcaster(client_queue=4)
+    drops = []
+    slow = b.attach(on_drop=lambda: drops.append("slow"))
+    fast = b.attach()
+    for seq in range(1, 5):
+        b.publish(cap(seq))
+        fast.queue.get_nowait()
+    assert not drops and b.viewer_count == 2
+    b.publish(cap(5))
+    assert drops == ["slow"] and slow.dropped and b.viewer_count == 1
+    assert fast.queue.get_nowait()  # the fast one was not held back
+    assert b.dropped_viewers == 1
+
+
+def test_broadcaster_skips_partials_for_a_viewer_half_behind():
+    b = Broadcaster(client_queue=4)
+    v = b.attach()
+    b.publish(cap(1))
+    b.publish(cap(None, final=False, id="p"))
+    assert v.queue.qsize() == 2
+    b.publish(cap(None, final=False, id="p", revision=1))
+    assert v.queue.qsize() == 2 and v.skipped_partials == 1
+    b.publish(cap(2))
+    assert v.queue.qsize() == 3 and not v.dropped
+
+
+def test_broadcaster_writes_directly_to_idle_viewers_and_keeps_order():
+    b = Broadcaster(client_queue=8)
+    written, room = [], [True]
+    v = b.attach()
+    v.idle, v.write_now = True, lambda data: room[0] and not written.append(data)
+    b.publish(cap(1))
+    assert len(written) == 1 and v.queue.empty()
+    room[0] = False  # socket full: the message waits in the queue
+    b.publish(cap(2))
+    room[0] = True
+    b.publish(cap(3))  # must queue behind 2, not overtake it
+    assert len(written) == 1
+    assert [json.loads(v.queue.get_nowait())["seq"] for _ in range(2)] == [2, 3]
+
+
+def test_broadcaster_refuses_viewers_over_the_limit():
+    b = Broadcaster(max_clients=1)
+    b.attach()
+    with pytest.raises(TooManyViewers):
+        b.attach()
+
+
+def test_web_root_table_holds_only_servable_files(tmp_path):
+    (tmp_path / "index.html").write_text("<p>x</p>")
+    (tmp_path / ".secret.html").write_text("no")
+    (tmp_path / "notes.py").write_text("no")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.css").write_text("a{}")
+    assert sorted(load_web_root(tmp_path)) == ["/index.html", "/sub/a.css"]
+
+
+def test_terminal_qr_is_text():
+    text = terminal_qr("http://192.168.1.20:8765/")
+    if text is None:
+        pytest.skip("qrcode is not installed")
+    lines = text.splitlines()
+    assert len(lines) > 10 and any("█" in line for line in lines)
+
+
+# The server, with real clients
+
+
+@pytest.fixture
+async def served():
+    """A broadcaster and a started server on a free loopback port."""
+    broadcaster = Broadcaster(client_queue=8, max_clients=3)
+    server = CaptionServer(broadcaster, host="127.0.0.1", port=0,
+                           health=lambda: {"pipeline": "running"})
+    await server.start()
+    try:
+        yield server, broadcaster
+    finally:
+        await server.close()
+
+
+def ws_url(server: CaptionServer, query: str = "") -> str:
+    return f"ws://127.0.0.1:{server.port}/ws{query}"
+
+
+async def recv_json(ws: ClientConnection) -> dict:
+    async with asyncio.timeout(TIMEOUT_S):
+        return json.loads(await ws.recv())
+
+
+async def recv_until(ws: ClientConnection, pred) -> list[dict]:
+    """Messages received up to and including the first one for which ``pred`` is true."""
+    out = []
+    while True:
+        msg = await recv_json(ws)
+        out.append(msg)
+        if pred(msg):
+            return out
+
+
+async def http_get(port: int, target: str,
+                   method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    """A raw HTTP/1.1 GET: the target goes out exactly as given (no normalisation)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        await writer.drain()
+        async with asyncio.timeout(TIMEOUT_S):
+            raw = await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    return int(lines[0].split()[1]), headers, body
+
+
+async def test_late_joiner_catches_up_then_gets_live_messages(served):
+    server, b = served
+    b.publish(status("translation_unavailable", lang="en"))
+    b.publish(cap(1, "ru", "Добрый день."))
+    b.publish(cap(2, "en", "Good afternoon.", source="machine"))
+    b.publish(cap(None, "ru", "Сегодня мы", final=False, id="u3"))
+    async with connect(ws_url(server)) as ws:
+        hello = await recv_json(ws)
+        assert hello["type"] == "hello" and hello["protocol"] == PROTOCOL_VERSION
+        assert hello["last_seq"] == 2 and hello["tracks"] == ["ru", "en"]
+        assert hello["session"] == b.session
+        st, c1, c2, partial = [await recv_json(ws) for _ in range(4)]
+        assert st["type"] == "status" and st["state"] == "translation_unavailable"
+        for msg, seq, lang in ((c1, 1, "ru"), (c2, 2, "en")):
+            assert {"type", "final", "lang", "text", "start_s", "end_s", "seq",
+                    "source"} <= msg.keys()
+            assert msg["type"] == "caption" and msg["final"] is True
+            assert (msg["seq"], msg["lang"]) == (seq, lang)
+        assert c1["text"] == "Добрый день." and c2["source"] == "machine"
+        assert partial["final"] is False and partial["id"] == "u3"
+        b.publish(cap(3, "ru", "Сегодня мы обсуждаем климат.", id="u3"))
+        live = await recv_json(ws)
+        assert (live["seq"], live["id"], live["final"]) == (3, "u3", True)
+
+
+async def test_reconnect_with_since_resumes_without_duplicates(served):
+    server, b = served
+    for seq in range(1, 4):
+        b.publish(cap(seq, "ru" if seq % 2 else "en"))
+    async with connect(ws_url(server)) as ws:
+        msgs = await recv_until(ws, lambda m: m.get("seq") == 3)
+    seen = [m["seq"] for m in msgs if m["type"] == "caption"]
+    session = msgs[0]["session"]
+    assert seen == [1, 2, 3]
+    b.publish(cap(4))
+    b.publish(cap(5, "ru"))
+    async with connect(ws_url(server, f"?since={seen[-1]}&session={session}")) as ws:
+        hello = await recv_json(ws)
+        assert hello["since"] == 3
+        resumed = await recv_until(ws, lambda m: m.get("seq") == 5)
+        b.publish(cap(6))
+        resumed.append(await recv_json(ws))
+    seen += [m["seq"] for m in resumed]
+    assert seen == [1, 2, 3, 4, 5, 6]
+
+
+async def test_resume_point_from_another_session_gets_the_whole_history(served):
+    server, b = served
+    for seq in range(1, 4):
+        b.publish(cap(seq))
+    async with connect(ws_url(server, "?since=2&session=oldsession")) as ws:
+        hello = await recv_json(ws)
+        assert hello["since"] is None and hello["session"] != "oldsession"
+        got = await recv_until(ws, lambda m: m.get("seq") == 3)
+    assert [m["seq"] for m in got] == [1, 2, 3]
+
+
+async def test_slow_client_is_cut_off_while_the_fast_one_keeps_up(served):
+    server, b = served  # client_queue=8
+    payload = "x" * 64_000
+    async with connect(ws_url(server), max_size=None) as fast, \
+            connect(ws_url(server), max_size=None, max_queue=1) as slow:
+        assert (await recv_json(fast))["type"] == "hello"
+        seq = 0
+        # The slow client never reads: its socket buffers fill, then its queue, and it is
+        # cut off. Each message is published only once the fast client has the last one,
+        # so the fast client never has more than one message queued.
+        while b.dropped_viewers == 0:
+            seq += 1
+            assert seq < 5000, "the stalled client was never cut off"
+            b.publish(cap(seq, text=f"{seq} {payload}"))
+            msg = await recv_json(fast)
+            assert msg["seq"] == seq
+        assert b.viewer_count == 1
+        for extra in range(seq + 1, seq + 4):
+            b.publish(cap(extra, text="still live"))
+            assert (await recv_json(fast))["seq"] == extra
+        # The slow client finds its connection closed once it reads what it had.
+        with pytest.raises(ConnectionClosed):
+            async with asyncio.timeout(TIMEOUT_S):
+                async for _ in slow:
+                    pass
+
+
+async def test_viewer_input_is_ignored_and_never_broadcast(served):
+    server, b = served
+    async with connect(ws_url(server)) as talker, connect(ws_url(server)) as listener:
+        await recv_json(talker)
+        await recv_json(listener)
+        fake = {"type": "caption", "final": True, "lang": "en", "text": "injected", "seq": 99,
+                "start_s": 0, "end_s": 1, "source": "floor", "id": "x"}
+        await talker.send(json.dumps(fake))
+        await talker.send("not json at all {")
+        await talker.send(b"\x00\xff binary")
+        await talker.send(json.dumps({"type": "control", "action": "pause"}))
+        b.publish(cap(1, text="real"))
+        for ws in (talker, listener):
+            msg = await recv_json(ws)
+            assert (msg["seq"], msg["text"]) == (1, "real")
+        assert b.last_seq == 1
+
+
+async def test_oversized_viewer_message_closes_that_connection_only(served):
+    server, b = served
+    async with connect(ws_url(server), max_size=None) as big, connect(ws_url(server)) as other:
+        await recv_json(big)
+        await recv_json(other)
+        await big.send("x" * 10_000)
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(TIMEOUT_S):
+                while True:
+                    await big.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        b.publish(cap(1))
+        assert (await recv_json(other))["seq"] == 1
+
+
+async def test_viewers_over_the_limit_are_refused_with_503(served):
+    server, b = served  # max_clients=3
+    async with connect(ws_url(server)) as a, connect(ws_url(server)) as c, \
+            connect(ws_url(server)) as d:
+        for ws in (a, c, d):
+            await recv_json(ws)
+        assert b.viewer_count == 3
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(ws_url(server)):
+                pass
+        assert refused.value.response.status_code == 503
+    # Room again once they have gone (the server side finishes just after the clients).
+    async with asyncio.timeout(TIMEOUT_S):
+        while b.viewer_count:  # noqa: ASYNC110 - a condition polled under a timeout
+            await asyncio.sleep(0.01)
+    async with connect(ws_url(server)) as ws:
+        assert (await recv_json(ws))["type"] == "hello"
+
+
+async def test_healthz_is_json(served):
+    server, b = served
+    code, headers, body = await http_get(server.port, "/healthz")
+    assert code == 200 and headers["content-type"] == "application/json"
+    health = json.loads(body)
+    assert health["status"] == "ok" and health["protocol"] == PROTOCOL_VERSION
+    assert health["viewers"] == 0 and health["pipeline"] == "running"
+
+
+async def test_healthz_reports_a_failing_health_callback():
+    def broken() -> dict:
+        raise RuntimeError("boom")
+
+    server = CaptionServer(Broadcaster(), host="127.0.0.1", port=0, health=broken)
+    await server.start()
+    try:
+        code, _, body = await http_get(server.port, "/healthz")
+    finally:
+        await server.close()
+    assert code == 503 and json.loads(body)["status"] == "error"
+
+
+@pytest.mark.parametrize("path,ctype", [
+    ("/", "text/html"), ("/screen", "text/html"), ("/overlay?lang=en", "text/html"),
+    ("/feed.js", "text/javascript"), ("/base.css", "text/css"),
+])
+async def test_views_are_served(served, path, ctype):
+    server, _ = served
+    code, headers, body = await http_get(server.port, path)
+    assert code == 200 and headers["content-type"].startswith(ctype)
+    assert headers["x-content-type-options"] == "nosniff"
+    if ctype == "text/html":
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert b"<!doctype html>" in body.lower()
+
+
+@pytest.mark.parametrize("path", [
+    "/nope", "/index.htm", "/ws/extra", "/../pyproject.toml", "/%2e%2e/pyproject.toml",
+    "/..%2fpyproject.toml", "/web_overlay/../pyproject.toml", "//etc/passwd",
+    "/../captioner/server.py", "/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+])
+async def test_unknown_paths_and_traversal_are_404(served, path):
+    server, _ = served
+    code, _, body = await http_get(server.port, path)
+    assert code == 404
+    assert b"[project]" not in body and b"root:" not in body and b"import" not in body
+
+
+async def test_only_get_and_head_are_served(served):
+    server, _ = served
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        async with asyncio.timeout(TIMEOUT_S):
+            raw = await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert raw.startswith(b"HTTP/1.1 405 ")
+    code, headers, body = await http_get(server.port, "/healthz", method="HEAD")
+    assert code == 200 and body == b"" and int(headers["content-length"]) > 0
+
+
+async def test_qr_code_of_the_phone_view(served):
+    pytest.importorskip("qrcode")
+    server, _ = served
+    code, headers, body = await http_get(server.port, "/qr.svg")
+    assert code == 200 and headers["content-type"] == "image/svg+xml"
+    assert b"<svg" in body[:200]
+    code, _, body = await http_get(server.port, "/urls.json")
+    assert code == 200 and json.loads(body)["phone"] == f"http://127.0.0.1:{server.port}/"
+
+
+async def test_urls_use_a_lan_address_for_a_wildcard_bind():
+    server = CaptionServer(Broadcaster(), host="0.0.0.0", port=0)
+    await server.start()
+    try:
+        urls = server.urls()
+    finally:
+        await server.close()
+    assert set(urls) == {"phone", "screen", "overlay", "ws"}
+    assert "0.0.0.0" not in urls["phone"] and f":{server.port}/" in urls["phone"]
+    assert urls["ws"].startswith("ws://") and urls["ws"].endswith("/ws")
+
+
+async def test_close_does_not_hang_on_a_stalled_client():
+    b = Broadcaster(client_queue=1000)
+    server = CaptionServer(b, host="127.0.0.1", port=0)
+    await server.start()
+    stalled = await connect(ws_url(server), max_size=None, max_queue=1)
+    try:
+        # Fill the stalled client's socket so that a close frame cannot reach it.
+        for seq in range(1, 200):
+            b.publish(cap(seq, text="y" * 64_000))
+        async with asyncio.timeout(TIMEOUT_S):
+            await server.close()
+    finally:
+        stalled.transport.abort()
+        await stalled.wait_closed()

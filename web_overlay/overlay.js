@@ -1,0 +1,97 @@
+// Lower third for OBS / vMix browser sources, on a transparent page.
+// URL parameters:
+//   lang=both|ru|en   tracks shown (both: one box per language, Russian first; order=en,ru to swap)
+//   lines=N           lines of running text per box (1-6, default 2)
+//   size=px           font size (default 40)
+//   position=bottom|top, align=center|left, width=% of the frame (default 84), margin=px from the edge
+//   color=ffffff      text colour; bg=000000c8 background of the text box (hex without '#', or CSS)
+//   font=Name         font family;  weight=400-800
+//   partials=1|0      show text still being recognised (italic, dimmer)
+//   labels=1|0        label machine translation / interpretation
+//   indicator=1|0     the small "reconnecting" dot
+
+import { CaptionFeed, StatusBoard, params, word } from "./feed.js";
+import { Pane } from "./render.js";
+
+const p = params();
+const root = document.documentElement;
+const style = root.style;
+const choice = p.str("lang", "both", ["both", "ru", "en"]);
+let langs = choice === "both" ? ["ru", "en"] : [choice];
+if (choice === "both" && (p.raw("order") || "").toLowerCase().startsWith("en")) langs = ["en", "ru"];
+
+const lines = p.int("lines", 2, 1, 6);
+style.setProperty("--lines", String(lines));
+style.setProperty("--size", `${p.int("size", 40, 10, 200)}px`);
+style.setProperty("--width", `${p.int("width", 84, 20, 100)}%`);
+style.setProperty("--margin", `${p.int("margin", 48, 0, 1000)}px`);
+style.setProperty("--weight", String(p.int("weight", 600, 100, 900)));
+const fg = p.color("color"); if (fg) style.setProperty("--fg", fg);
+const bg = p.color("bg"); if (bg) style.setProperty("--box", bg);
+const font = p.raw("font"); if (font && /^[\w \-]{1,60}$/.test(font)) style.setProperty("--font", `"${font}", ${getComputedStyle(root).getPropertyValue("--font")}`);
+root.dataset.position = p.str("position", "bottom", ["bottom", "top"]);
+root.dataset.align = p.str("align", "center", ["center", "left"]);
+root.dataset.indicator = p.bool("indicator", true) ? "on" : "off";
+const labels = p.bool("labels", true);
+
+const stack = document.getElementById("stack");
+const boxes = new Map();
+for (const lang of langs) {
+  const box = document.createElement("div");
+  box.className = "box empty";
+  box.dataset.lang = lang;
+  box.lang = lang;
+  const label = document.createElement("div");
+  label.className = "label";
+  label.hidden = true;
+  const win = document.createElement("div");
+  win.className = "window";
+  const flow = document.createElement("div");
+  flow.className = "flow";
+  const hold = document.createElement("div");
+  hold.className = "hold";
+  hold.hidden = true;
+  const dot = document.createElement("span");
+  dot.className = "conn-dot";
+  win.append(flow);
+  box.append(label, win, hold, dot);
+  stack.append(box);
+  const pane = new Pane(flow, {
+    element: "span", maxItems: 12 * lines, labels: false, labelLang: lang,
+    partials: p.bool("partials", true),
+    onChange: (pn) => {
+      const src = pn.lastSource;
+      label.hidden = !labels || !src || src === "floor";
+      if (!label.hidden) { label.textContent = word(src, lang); label.dataset.source = src; }
+      render();
+    },
+  });
+  boxes.set(lang, { box, pane, hold });
+}
+
+const board = new StatusBoard();
+
+function render() {
+  for (const [lang, { box, pane, hold }] of boxes) {
+    // Paused: hide captions; show the operator's holding message if there is one.
+    const holdText = board.paused ? board.paused.message : "";
+    hold.hidden = !holdText;
+    hold.textContent = holdText;
+    box.classList.toggle("paused", !!board.paused);
+    box.classList.toggle("empty", board.paused ? !holdText : pane.isEmpty);
+  }
+}
+
+const feed = new CaptionFeed({
+  onCaption(msg) {
+    const entry = boxes.get(msg.lang);
+    if (!entry) return;
+    if (msg.final) entry.pane.commit(msg); else entry.pane.partial(msg);
+  },
+  onStatus(msg) {
+    if (msg.state === "clear") { for (const { pane } of boxes.values()) pane.clear(); return; }
+    if (board.apply(msg)) render();
+  },
+});
+window.captionFeed = feed;
+feed.start();

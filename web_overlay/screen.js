@@ -1,0 +1,91 @@
+// The projection view: both language tracks side by side (or stacked), rolling lines.
+// URL parameters: lang=both|ru|en, layout=columns|rows, size=px, qr=1|0, theme=dark|light,
+// lines=N (captions kept on screen), partials=1|0.
+
+import { CaptionFeed, StatusBoard, params, word } from "./feed.js";
+import { Pane, connectionPill } from "./render.js";
+
+const p = params();
+const langs = { both: ["ru", "en"], ru: ["ru"], en: ["en"] }[p.str("lang", "both", ["both", "ru", "en"])];
+const root = document.documentElement;
+root.dataset.theme = p.str("theme", "dark", ["dark", "light"]);
+const layout = p.str("layout", "", ["columns", "rows"]);
+if (layout) root.dataset.layout = layout;
+const size = p.int("size", 0, 12, 200);
+if (size) root.style.setProperty("--size", `${size}px`);
+
+const panes = new Map();
+for (const section of document.querySelectorAll(".pane")) {
+  const lang = section.dataset.lang;
+  if (!langs.includes(lang)) { section.remove(); continue; }
+  const pane = new Pane(section.querySelector(".lines"), {
+    maxItems: p.int("lines", 40, 2, 400),
+    labelLang: lang,
+    partials: p.bool("partials", true),
+    onChange: (pn) => {
+      const badge = section.querySelector(".source-badge");
+      const src = pn.lastSource;
+      badge.hidden = !src || src === "floor";
+      if (!badge.hidden) { badge.textContent = word(src, lang); badge.dataset.source = src; }
+      section.classList.toggle("empty", pn.isEmpty);
+    },
+  });
+  section.classList.add("empty");
+  panes.set(lang, { pane, section });
+}
+document.body.classList.toggle("single", panes.size === 1);
+
+const board = new StatusBoard();
+const holding = document.getElementById("holding");
+const banner = document.getElementById("banner");
+let bannerTimer = null;
+
+function renderStatus() {
+  holding.hidden = !board.paused;
+  if (board.paused) {
+    const text = board.paused.message || `${word("paused", "ru")}\n${word("paused", "en")}`;
+    document.getElementById("holding-text").textContent = text;
+  }
+  document.body.classList.toggle("paused", !!board.paused);
+  for (const [lang, { section }] of panes) {
+    const notice = section.querySelector(".notice");
+    const keys = board.noticesFor(lang);
+    notice.hidden = keys.length === 0;
+    notice.textContent = keys.map((k) => word(k, lang)).join(" · ");
+  }
+}
+
+function showBanner(msg) {
+  clearTimeout(bannerTimer);
+  const text = typeof msg.text === "string" ? msg.text : "";
+  banner.textContent = text;
+  banner.hidden = !text;
+  const seconds = Number(msg.duration_s) > 0 ? Number(msg.duration_s) : 15;
+  if (text) bannerTimer = setTimeout(() => { banner.hidden = true; }, seconds * 1000);
+}
+
+document.body.append(connectionPill("en"));
+
+if (p.bool("qr", true)) {
+  const img = document.getElementById("qr-img");
+  img.addEventListener("load", () => { document.getElementById("qr").hidden = false; });
+  img.src = "/qr.svg";
+  fetch("/urls.json").then((r) => r.json()).then((u) => {
+    document.getElementById("qr-url").textContent = String(u.phone || "").replace(/^https?:\/\//, "").replace(/\/$/, "");
+  }).catch(() => {});
+}
+
+const feed = new CaptionFeed({
+  onCaption(msg) {
+    const entry = panes.get(msg.lang);
+    if (!entry) return;
+    if (msg.final) entry.pane.commit(msg); else entry.pane.partial(msg);
+  },
+  onStatus(msg) {
+    if (msg.state === "clear") { for (const { pane } of panes.values()) pane.clear(); return; }
+    if (msg.state === "message") { showBanner(msg); return; }
+    if (board.apply(msg)) renderStatus();
+  },
+});
+window.captionFeed = feed;
+feed.start();

@@ -21,6 +21,28 @@ from captioner.events import Segment, Word
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
+# Encoder window sizes for short audio. Whisper is trained on 30 s windows, but
+# CTranslate2 runs the encoder on shorter ones, and its cost grows with the window:
+# on a 2-core CPU a 10 s window encodes about 4x faster than 30 s. Live passes decode
+# a few seconds of audio, so they use the smallest window that holds it.
+# Below 10 s, or with less than a few seconds of padding after the speech, Whisper
+# tends to loop ("ка-ка-ка...", a phrase twice), so windows keep a margin.
+WINDOWS_S = (10, 15, 20, 30)
+WINDOW_MARGIN_S = 3.0
+
+
+def window_for(duration_s: float) -> int:
+    """The smallest encoder window (seconds) that holds ``duration_s`` plus a margin."""
+    for window in WINDOWS_S:
+        if duration_s + WINDOW_MARGIN_S <= window:
+            return window
+    return WINDOWS_S[-1]
+
+
+def token_budget(duration_s: float) -> int:
+    """Most tokens a pass may decode: speech runs at well under 8 tokens a second, so a
+    pass that needs more is looping, and stopping it keeps every pass bounded in time."""
+    return min(224, int(8 * duration_s) + 24)
 
 
 def cuda_available() -> bool:
@@ -66,6 +88,32 @@ class LanguageGuess:
     probability: float
 
 
+def _windowed_model_class():
+    """A WhisperModel whose encoder sees only the window set for the current thread.
+
+    faster-whisper pads every 30 s window of features to 3000 frames before encoding.
+    For short live buffers most of that is padding; cutting it to the window set with
+    :meth:`set_window` makes the encoder several times cheaper.
+    """
+    import threading
+
+    from faster_whisper import WhisperModel
+
+    class WindowedWhisperModel(WhisperModel):
+        _local = threading.local()
+
+        def set_window(self, frames: int | None) -> None:
+            self._local.frames = frames
+
+        def encode(self, features):
+            frames = getattr(self._local, "frames", None)
+            if frames and features.shape[-1] > frames:
+                features = features[..., :frames]
+            return super().encode(features)
+
+    return WindowedWhisperModel
+
+
 class WhisperEngine:
     """One loaded Whisper model.
 
@@ -77,12 +125,10 @@ class WhisperEngine:
 
     def __init__(self, model_dir: Path, placement: Placement,
                  languages: Sequence[str] = ("ru", "en")) -> None:
-        from faster_whisper import WhisperModel
-
         self.placement = placement
         self.languages = tuple(languages)
         try:
-            self._model = WhisperModel(
+            self._model = _windowed_model_class()(
                 str(model_dir), device=placement.device, compute_type=placement.compute_type,
                 cpu_threads=placement.threads, local_files_only=True,
             )
@@ -102,7 +148,17 @@ class WhisperEngine:
         """
         if len(self.languages) == 1:
             return LanguageGuess(self.languages[0], 1.0)
-        _, _, ranked = self._model.detect_language(audio=audio[: 30 * SAMPLE_RATE])
+        from faster_whisper.audio import pad_or_trim
+
+        window = window_for(len(audio) / SAMPLE_RATE)
+        frames = window * 100
+        # Passing chunk_length sets the feature extractor's window (it keeps that
+        # setting, so every call here passes one explicitly).
+        features = self._model.feature_extractor(audio[: window * SAMPLE_RATE],
+                                                 chunk_length=window)
+        encoded = self._model.encode(pad_or_trim(features[..., :frames], frames))
+        ranked = [(token[2:-2], prob)
+                  for token, prob in self._model.model.detect_language(encoded)[0]]
         allowed = {lang: p for lang, p in ranked if lang in self.languages}
         total = sum(allowed.values()) or 1.0
         lang = max(allowed, key=allowed.get) if allowed else self.languages[0]
@@ -123,6 +179,7 @@ class WhisperEngine:
         condition_on_previous_text: bool = False,
         hotwords: str | None = None,
         task: str = "transcribe",
+        window_s: int | None = None,
     ) -> tuple[list[Segment], str]:
         """Transcribes ``audio`` (16 kHz mono float32) completely.
 
@@ -139,18 +196,32 @@ class WhisperEngine:
             condition_on_previous_text: Feed each window the previous window's text.
             hotwords: Terms to bias recognition towards.
             task: ``transcribe`` or ``translate`` (into English).
+            window_s: Encoder window; None picks the smallest that holds short audio
+                (30 s, Whisper's native window, for anything longer).
 
         Returns:
             The segments, and the language used.
         """
         if language is None:
             language = self.detect_language(audio).lang
-        segments, _info = self._model.transcribe(
-            audio, language=language, task=task, beam_size=beam_size,
-            temperature=temperature, initial_prompt=prompt or None,
-            word_timestamps=word_timestamps, vad_filter=vad_filter,
-            condition_on_previous_text=condition_on_previous_text, hotwords=hotwords or None,
-        )
+        window = window_s or window_for(len(audio) / SAMPLE_RATE)
+        self._model.set_window(window * 100 if window < 30 else None)
+        try:
+            segments, _info = self._model.transcribe(
+                audio, language=language, task=task, beam_size=beam_size,
+                chunk_length=30, temperature=temperature, initial_prompt=prompt or None,
+                word_timestamps=word_timestamps, vad_filter=vad_filter,
+                condition_on_previous_text=condition_on_previous_text,
+                hotwords=hotwords or None,
+                max_new_tokens=token_budget(len(audio) / SAMPLE_RATE) if window < 30 else None,
+            )
+            return self._collect(segments, language, offset_s, progress), language
+        finally:
+            self._model.set_window(None)
+
+    @staticmethod
+    def _collect(segments, language: str, offset_s: float,
+                 progress: Callable[[float], None] | None) -> list[Segment]:
         out: list[Segment] = []
         for seg in segments:  # decoding happens here, as the generator is consumed
             words = tuple(
@@ -164,4 +235,4 @@ class WhisperEngine:
             ))
             if progress is not None:
                 progress(seg.end)
-        return out, language
+        return out

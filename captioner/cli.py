@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time codes in local wall-clock time in txt/md/docx/json "
                    "(SRT/VTT stay relative to the session start)")
 
+    sub.add_parser("devices", parents=[common], help="list audio input devices",
+                   description="List the input devices captioner can capture from: index, "
+                   "name, host API, channels and default sample rate; * marks the default. "
+                   "Pass a name (or part of it) or an index to `captioner run --input`.")
+
     models = sub.add_parser("models", help="install, list and verify models",
                             description="The local model store. Nothing is downloaded at run "
                             "time; `install` is the only command that fetches.")
@@ -146,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             "transcribe": commands.transcribe,
             "run": commands.run,
             "export": commands.export,
+            "devices": commands.devices,
             "models": commands.models,
         }[args.command]
         return handler(args)

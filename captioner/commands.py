@@ -188,3 +188,15 @@ def export(args: argparse.Namespace) -> int:
         raise CaptionerError(f"unknown format {bad[0]!r}", hint=f"choose from {', '.join(FORMATS)}")
     langs = tuple(x.strip() for x in args.lang.split(",") if x.strip())
     return export_command(Path(args.session), formats, langs, args.wall_clock)
+
+
+def devices(args: argparse.Namespace) -> int:
+    from captioner.capture import format_devices, list_devices
+
+    try:
+        found = list_devices()
+    except OSError as exc:  # PortAudio missing or broken
+        raise CaptionerError(f"cannot list audio devices: {exc}",
+                             hint="install PortAudio: apt-get install libportaudio2") from None
+    print(format_devices(found))
+    return 0

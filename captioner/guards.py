@@ -101,6 +101,22 @@ def cut_repetitions(words: Sequence[Word], max_ngram: int = 6, max_repeats: int 
     return out
 
 
+def cut_phrase_echo(words: Sequence[Word], min_len: int = 3) -> list[Word]:
+    """Cuts a hypothesis where a phrase of ``min_len``+ words repeats immediately.
+
+    People repeat a word ("we, we need"), hardly ever a whole phrase back to back,
+    while Whisper on a short window restarts its phrase ("However, due to the slow
+    channels, however, due to the slow channels").
+    """
+    keys = [normalise(w.text) for w in words]
+    n = len(keys)
+    for i in range(n):
+        for size in range(min_len, (n - i) // 2 + 1):
+            if keys[i:i + size] == keys[i + size:i + 2 * size] and all(keys[i:i + size]):
+                return list(words[:i + size])
+    return list(words)
+
+
 def strip_non_speech_words(words: Sequence[Word]) -> list[Word]:
     """Drops bracketed sound labels ("[Music]", "(аплодисменты)", "♪") and empty words."""
     return [w for w in words if w.text.strip() and not _NON_SPEECH.match(w.text)]
@@ -120,8 +136,16 @@ def strip_prompt_echo(words: Sequence[Word], prompt: str, min_words: int = 3) ->
     return list(words[best:])
 
 
-def clean_segments(segments: Sequence[Segment], prompt: str = "") -> list[Word]:
-    """Applies every guard and returns the words worth showing, in order."""
+def clean_segments(segments: Sequence[Segment], prompt: str = "",
+                   audio_end_s: float | None = None) -> list[Word]:
+    """Applies every guard and returns the words worth showing, in order.
+
+    Args:
+        segments: One pass's segments.
+        prompt: The prompt the pass was given (its echo is removed).
+        audio_end_s: Stream time where the decoded audio ends; words that start after
+            it are invented (Whisper squeezes looped text in at the very end).
+    """
     words: list[Word] = []
     for seg in segments:
         if not segment_is_reliable(seg):
@@ -131,4 +155,6 @@ def clean_segments(segments: Sequence[Segment], prompt: str = "") -> list[Word]:
             continue
         words.extend(strip_non_speech_words(seg.words))
     words = strip_prompt_echo(words, prompt)
-    return cut_repetitions(words)
+    if audio_end_s is not None:
+        words = [w for w in words if w.start_s < audio_end_s - 0.05]
+    return cut_phrase_echo(cut_repetitions(words))

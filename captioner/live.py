@@ -236,7 +236,8 @@ class InputWorker:
         started = time.perf_counter()
         hot = self.hotwords(lang or "en") if self.hotwords else ""
         result = await loop.run_in_executor(
-            self.asr_executor, self._decode, audio, start_s, lang, self.policy.prompt(), hot)
+            self.asr_executor, self._decode, audio, start_s, lang, self.policy.prompt(), hot,
+            final)
         self.asr_seconds += time.perf_counter() - started
         self.passes += 1
         self._last_pass_end_s = end_s
@@ -253,8 +254,13 @@ class InputWorker:
             self.emit(caption)
 
     def _decode(self, audio: np.ndarray, offset_s: float, lang: str | None,
-                prompt: str, hotwords: str = "") -> _PassResult:
-        """One bounded Whisper pass (runs in the ASR executor)."""
+                prompt: str, hotwords: str = "", final: bool = False) -> _PassResult:
+        """One bounded Whisper pass (runs in the ASR executor).
+
+        Provisional passes use a short encoder window (fast); the final pass of an
+        utterance, whose words are committed as they stand, uses Whisper's full 30 s
+        window, where it is least prone to loops.
+        """
         prob = None
         if lang is None:
             guess = self.engine.detect_language(audio)
@@ -262,5 +268,6 @@ class InputWorker:
         segments, lang = self.engine.transcribe(
             audio, lang, offset_s=offset_s, beam_size=self.params.beam_size, prompt=prompt,
             word_timestamps=True, temperature=0.0, condition_on_previous_text=False,
-            hotwords=hotwords or None)
-        return _PassResult(clean_segments(segments, prompt), lang, prob)
+            hotwords=hotwords or None, window_s=30 if final else None)
+        end_s = offset_s + len(audio) / SAMPLE_RATE
+        return _PassResult(clean_segments(segments, prompt, end_s), lang, prob)

@@ -165,7 +165,9 @@ class StreamingPolicy:
             out.append(self._commit(utt, to_commit))
         had_partial = bool(utt.tentative)
         utt.tentative = tentative
-        if tentative or (had_partial and not to_commit and not final):
+        # An empty partial clears what the screens show when the words it held were
+        # neither confirmed nor replaced (the final pass heard nothing there).
+        if tentative or (had_partial and not to_commit):
             utt.revision += 1
             out.append(self._caption(utt, tentative, final=False))
         if not final:

@@ -55,3 +55,20 @@ def test_clean_segments_drops_bad_and_keeps_good():
     out = clean_segments([seg("Thank you for watching"), good,
                           seg("noise", compression_ratio=4.0)])
     assert [w.text.strip() for w in out] == ["water", "is", "scarce"]
+
+
+def test_phrase_echo_is_cut():
+    from captioner.guards import cut_phrase_echo
+
+    text = "however due to the slow channels however due to the slow channels however"
+    ws = [Word(" " + t, i, i + 0.5) for i, t in enumerate(text.split())]
+    assert " ".join(w.text.strip() for w in cut_phrase_echo(ws)) == \
+        "however due to the slow channels"
+    stutter = [Word(" " + t, i, i + 0.5) for i, t in enumerate("we we need water".split())]
+    assert cut_phrase_echo(stutter) == stutter
+
+
+def test_words_after_the_audio_are_dropped():
+    late = seg("water is scarce")
+    out = clean_segments([late], audio_end_s=0.5)
+    assert [w.text.strip() for w in out] == ["water", "is"]

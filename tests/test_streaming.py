@@ -150,3 +150,11 @@ def test_nothing_happens_outside_an_utterance():
     p.on_hypothesis(words("a b"), 1.0, final=True)
     p.end_utterance()
     assert p.on_hypothesis(words("c d"), 2.0) == []
+
+
+def test_unconfirmed_partial_is_cleared_when_final_pass_hears_nothing():
+    p = policy()
+    p.on_hypothesis(words("that is"), 1.0)
+    out = p.on_hypothesis([], 1.2, final=True)
+    assert finals(out) == []
+    assert [(c.text, c.final) for c in out] == [("", False)]

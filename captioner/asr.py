@@ -179,7 +179,7 @@ class WhisperEngine:
         condition_on_previous_text: bool = False,
         hotwords: str | None = None,
         task: str = "transcribe",
-        window_s: int | None = None,
+        window_s: int | None = 30,
     ) -> tuple[list[Segment], str]:
         """Transcribes ``audio`` (16 kHz mono float32) completely.
 
@@ -196,8 +196,9 @@ class WhisperEngine:
             condition_on_previous_text: Feed each window the previous window's text.
             hotwords: Terms to bias recognition towards.
             task: ``transcribe`` or ``translate`` (into English).
-            window_s: Encoder window; None picks the smallest that holds short audio
-                (30 s, Whisper's native window, for anything longer).
+            window_s: Encoder window: 30 s (Whisper's own, best quality) by default;
+                None picks the smallest that holds the audio with a margin (fast, for
+                provisional live passes).
 
         Returns:
             The segments, and the language used.
@@ -205,6 +206,7 @@ class WhisperEngine:
         if language is None:
             language = self.detect_language(audio).lang
         window = window_s or window_for(len(audio) / SAMPLE_RATE)
+        window = min(window, 30)
         self._model.set_window(window * 100 if window < 30 else None)
         try:
             segments, _info = self._model.transcribe(

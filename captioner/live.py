@@ -46,7 +46,7 @@ class LiveParams:
 
     min_step_s: float = 0.5
     first_pass_s: float = 0.8
-    preroll_s: float = 0.5
+    preroll_s: float = 1.0
     tail_s: float = 0.25
     queue_chunks: int = 600
     lang_confident: float = 0.85

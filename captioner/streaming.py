@@ -33,10 +33,14 @@ class StreamingParams:
         prompt_chars: How much committed text of the same language feeds the prompt.
         overlap_tolerance_s: Words ending this close before the commit point are taken
             as already committed (timestamps jitter between passes).
+        stale_after_s: A tentative word that ended this long before the decoded audio's
+            end is committed as it stands: it has been through several passes by then,
+            and holding it longer only adds latency.
     """
 
     trim_after_s: float = 8.0
     max_buffer_s: float = 16.0
+    stale_after_s: float = 3.0
     prompt_chars: int = 160
     overlap_tolerance_s: float = 0.15
 
@@ -156,8 +160,8 @@ class StreamingPolicy:
         else:
             to_commit = self._agreed(utt.tentative, fresh)
             tentative = fresh[len(to_commit):]
-            # Hard cap: never let uncommitted audio grow past max_buffer_s.
-            overdue = audio_end_s - self.params.max_buffer_s
+            # Latency cap: words this old are committed even without agreement.
+            overdue = audio_end_s - min(self.params.stale_after_s, self.params.max_buffer_s)
             while tentative and tentative[0].end_s <= overdue:
                 to_commit.append(tentative.pop(0))
         out: list[Caption] = []

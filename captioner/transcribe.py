@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from tqdm import tqdm
 
 from captioner import __version__
@@ -47,6 +49,62 @@ def write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+@dataclass(frozen=True)
+class Span:
+    """A stretch of speech to decode on its own: sample indices and a language."""
+
+    start: int
+    end: int
+
+
+def speech_spans(audio: np.ndarray, max_span_s: float = 25.0,
+                 join_gap_s: float = 1.0) -> list[Span]:
+    """Splits a recording into speech stretches of at most ``max_span_s``.
+
+    Silero VAD finds the speech; chunks closer than ``join_gap_s`` are joined so that
+    Whisper sees whole sentences, and each span is short enough to fit one window, so
+    its language can be identified on its own (speakers switch between ru and en).
+    """
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    chunks = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=400,
+                                                     speech_pad_ms=300,
+                                                     max_speech_duration_s=max_span_s))
+    spans: list[Span] = []
+    for chunk in chunks:
+        start, end = int(chunk["start"]), int(chunk["end"])
+        if spans and (start - spans[-1].end <= join_gap_s * SAMPLE_RATE
+                      and end - spans[-1].start <= max_span_s * SAMPLE_RATE):
+            spans[-1] = Span(spans[-1].start, end)
+        else:
+            spans.append(Span(start, end))
+    return spans
+
+
+def transcribe_audio(engine: WhisperEngine, audio: np.ndarray, language: str | None,
+                     beam_size: int, progress=None) -> tuple[list[Segment], str]:
+    """Transcribes a whole recording span by span, identifying the language of each.
+
+    Returns:
+        The segments on the recording's clock, and the main language (the one with the
+        most speech).
+    """
+    segments: list[Segment] = []
+    seconds: dict[str, float] = {}
+    for span in speech_spans(audio):
+        piece = audio[span.start:span.end]
+        found, lang = engine.transcribe(
+            piece, language, offset_s=span.start / SAMPLE_RATE, beam_size=beam_size,
+            word_timestamps=True, temperature=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+            condition_on_previous_text=False)
+        segments.extend(s for s in found if s.text.strip())
+        seconds[lang] = seconds.get(lang, 0.0) + len(piece) / SAMPLE_RATE
+        if progress is not None:
+            progress(span.end / SAMPLE_RATE)
+    main = max(seconds, key=seconds.get) if seconds else (language or engine.languages[0])
+    return segments, main
+
+
 def transcribe_file(engine: WhisperEngine, path: Path, cfg: Config, language: str | None,
                     formats: Sequence[str], out_dir: Path, beam_size: int) -> FileResult:
     """Decodes, transcribes and writes one input; failures come back as a result.
@@ -72,16 +130,13 @@ def transcribe_file(engine: WhisperEngine, path: Path, cfg: Config, language: st
         def progress(done_s: float) -> None:
             bar.update(max(0.0, min(done_s, duration) - bar.n))
 
-        segments, lang = engine.transcribe(
-            audio, language, beam_size=beam_size, word_timestamps=True,
-            temperature=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), vad_filter=duration > 30.0,
-            condition_on_previous_text=True, progress=progress,
-        )
+        segments, lang = transcribe_audio(engine, audio, language, beam_size, progress)
         bar.update(duration - bar.n)
     meta = {
         "source": str(path),
         "duration_s": round(duration, 3),
         "language": lang,
+        "languages": sorted({s.lang for s in segments}),
         "model": cfg.asr.model,
         "captioner": __version__,
     }

@@ -72,3 +72,24 @@ def test_usage_errors_are_one_line(args, needle):
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert needle in done.stderr.splitlines()[0]
+
+
+def test_bilingual_recording_gets_a_language_per_utterance(clips, tmp_path, model_dir):
+    import numpy as np
+
+    from captioner.audio import decode_file
+    from captioner.synth import silence, write_wav
+
+    parts = []
+    for name in ("ru_welcome", "en_welcome", "ru_water"):
+        parts += [decode_file(clips[name].path), silence(1.5)]
+    path = write_wav(tmp_path / "mixed.wav", np.concatenate(parts))
+    done = run_cli("transcribe", str(path), "--out", str(tmp_path), "--format", "json,txt")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((tmp_path / "mixed.json").read_text(encoding="utf-8"))
+    assert doc["languages"] == ["en", "ru"]
+    by_lang = {"ru": "", "en": ""}
+    for seg in doc["segments"]:
+        by_lang[seg["lang"]] += " " + seg["text"]
+    assert cer(clips["ru_welcome"].text + " " + clips["ru_water"].text, by_lang["ru"]) <= 0.10
+    assert wer(clips["en_welcome"].text, by_lang["en"]) <= 0.15

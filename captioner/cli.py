@@ -48,8 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="transcribe recordings into SRT, WebVTT, text and JSON",
                        description="Transcribe audio or video files (anything FFmpeg reads). "
                        "Writes INPUT-STEM.FORMAT files into --out and prints the text on "
-                       "stdout. A file that fails is reported and the others still run.")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio or video files")
+                       "stdout. A file that fails is reported and the others still run. "
+                       "Given a session folder, re-transcribes its recorded audio (use a "
+                       "larger --model) into SESSION/clean/ and exports it there.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="audio or video files, or session folders")
     p.add_argument("--language", default=None, choices=["auto", "ru", "en"],
                    help="spoken language; auto identifies ru or en per file "
                    "(default: asr.language from the config)")
@@ -79,8 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write every caption and status event to stdout as JSON lines")
     p.add_argument("--language", default=None, choices=["auto", "ru", "en"],
                    help="force the spoken language (default: asr.language from the config)")
-    p.add_argument("--sessions", default="sessions", metavar="DIR",
-                   help="where session records (journal, exports) are kept")
+    p.add_argument("--sessions", default=None, metavar="DIR",
+                   help="where session records (journal, audio, exports) are kept "
+                   "(default: session.root from the config)")
+    p.add_argument("--session", dest="resume", default=None, metavar="SESSION",
+                   help="continue an earlier session folder after a restart: sequence "
+                   "numbers continue, the journal is appended, viewers get the history")
     p.add_argument("--title", default=None, help="session title, used in the folder name")
     p.add_argument("--no-record", action="store_true", help="keep no session record")
     p.add_argument("--no-server", action="store_true", help="do not serve the browser views")

@@ -144,7 +144,18 @@ def transcribe(args: argparse.Namespace) -> int:
     out_dir = Path(args.out or cfg.transcribe.out_dir or ".")
     engine = load_engine(cfg, args.model)
     failures = 0
+    from captioner.retranscribe import is_session_dir, retranscribe_session
+
     for raw in args.inputs:
+        if is_session_dir(Path(raw)):
+            from captioner.docexport import export_command
+
+            clean = retranscribe_session(engine, Path(raw), args.model or cfg.asr.model,
+                                         None if language == "auto" else language,
+                                         args.beam_size)
+            print(f"{raw}: re-transcribed into {clean}", file=sys.stderr)
+            failures += export_command(clean) != 0
+            continue
         result = transcribe_file(engine, Path(raw), cfg, None if language == "auto" else language,
                                  formats, out_dir, args.beam_size)
         if not result.ok:
@@ -173,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
     opts = RunOptions(input=args.input, speed=args.speed, print_events=args.print_events,
                       language=None if language == "auto" else language,
                       session_root=args.sessions, title=args.title, record=not args.no_record,
-                      serve=not args.no_server, host=args.host, port=args.port)
+                      serve=not args.no_server, host=args.host, port=args.port,
+                      resume=args.resume)
     plan = plan_inputs(cfg, opts.input)  # fail fast on a bad input, before loading models
     engine = load_engine(cfg)
     return asyncio.run(run_session(cfg, opts, engine, plan))

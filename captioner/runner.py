@@ -43,12 +43,13 @@ class RunOptions:
     speed: float = 1.0
     print_events: bool = False
     language: str | None = None
-    session_root: str = "sessions"
+    session_root: str | None = None
     title: str | None = None
     record: bool = True
     serve: bool = True
     host: str | None = None
     port: int | None = None
+    resume: str | None = None
 
 
 def _channel_map(inputs: tuple[InputConfig, ...]) -> dict[str, int]:
@@ -176,10 +177,9 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
     sinks: list[Callable[[Caption | Status], None]] = []
     if opts.print_events:
         sinks.append(printer())
-    session = journal = None
-    if opts.record:
-        session, journal = _open_record(cfg, opts, source)
-        sinks.append(_journal_sink(journal))
+    record = _open_record(cfg, opts, source) if opts.record else None
+    session = record.session if record else None
+    journal = record.journal if record else None
     server = None
     broadcaster = None
     if opts.serve:
@@ -187,7 +187,12 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
 
         broadcaster = Broadcaster(history_per_track=cfg.server.history_per_track,
                                   client_queue=cfg.server.client_queue,
-                                  max_clients=cfg.server.max_clients)
+                                  max_clients=cfg.server.max_clients,
+                                  session=session.name if session else None)
+        if journal is not None and journal.resumed_from is not None:
+            # A resumed session: viewers catch up on what was said before the restart.
+            for caption in journal.resumed_from.captions:
+                broadcaster.publish(caption)
         sinks.append(broadcaster.publish)
     mt_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt")
     pipeline = LivePipeline(engine, source, sinks, sources_label=labels, controls=controls,
@@ -199,6 +204,11 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
         cfg, engine, pipeline.audio_for, mt_executor, pipeline.publish, glossary,
         default_root(cfg.models.dir))
     pipeline.translation = translation
+    if record is not None:
+        pipeline.time_offset_s = record.offset_s
+        sinks.append(_journal_sink(journal, pipeline.announce))
+        if record.recorder is not None:
+            pipeline.audio_taps.append(_recorder_tap(record, pipeline.announce))
     if translation is None:
         pipeline.router.translate_enabled = False
     for status in problems:
@@ -228,10 +238,8 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
         if server is not None:
             await server.close()
         mt_executor.shutdown(wait=False, cancel_futures=True)
-        if journal is not None:
-            journal.close()
-        if session is not None:
-            session.close()
+        if record is not None:
+            record.close()
             print(f"captioner: session recorded in {session.path}; export it with: "
                   f"captioner export {session.path}", file=sys.stderr)
     log.info("session ended: %d committed captions", stats.committed)
@@ -257,30 +265,106 @@ def _health(pipeline: LivePipeline, session) -> dict:
     }
 
 
-def _open_record(cfg: Config, opts: RunOptions, source: AudioSource):
-    """A new session folder with its journal (the organisers' record of the event)."""
+@dataclass
+class Record:
+    """The session record of one run: folder, journal, audio recorder."""
+
+    session: object
+    journal: object
+    recorder: object | None
+    offset_s: float
+    executor: ThreadPoolExecutor
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            # Queued writes finish first (one worker, in order), then the files close.
+            self.executor.submit(self.recorder.close).result()
+        self.executor.shutdown(wait=True)
+        self.journal.close()
+        try:
+            self.session.close()
+        except (CaptionerError, OSError) as exc:
+            # The journal already holds every caption; only the stop time is lost.
+            log.error("could not record the session's stop time: %s", exc)
+
+
+def _open_record(cfg: Config, opts: RunOptions, source: AudioSource) -> Record:
+    """The session folder, new or resumed, with its journal and audio recorder."""
     from captioner.session import SessionDir
 
+    offset = 0.0
     try:
-        session = SessionDir.create(
-            opts.session_root, opts.title, config=dataclasses.asdict(cfg),
-            models={"asr": cfg.asr.model}, inputs=list(source.inputs))
+        if opts.resume:
+            session = SessionDir.open(opts.resume)
+            offset = session.mark_resumed()
+        else:
+            session = SessionDir.create(
+                cfg.session.root if opts.session_root is None else opts.session_root,
+                opts.title, config=dataclasses.asdict(cfg), models={"asr": cfg.asr.model},
+                inputs=list(source.inputs))
+        journal = session.open_journal()
     except OSError as exc:
-        raise CaptionerError(f"cannot create a session folder in {opts.session_root}: "
-                             f"{exc.strerror or exc}") from None
-    return session, session.open_journal()
+        raise CaptionerError(f"cannot open the session record: {exc.strerror or exc}",
+                             hint="check the disk and --sessions") from None
+    if journal.last_seq:
+        log.warning("resuming %s after seq %d (stream time +%.1f s)", session.path,
+                    journal.last_seq, offset)
+    recorder = session.recorder() if cfg.session.record_audio else None
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
+    return Record(session, journal, recorder, offset, executor)
 
 
-def _journal_sink(journal) -> Callable[[Caption | Status], None]:
+class _Health:
+    """Turns a component's failures into one status on failure and one on recovery."""
+
+    def __init__(self, component: str, announce: Callable[[Status], None]) -> None:
+        self.component = component
+        self.announce = announce
+        self.failing = False
+
+    def update(self, ok: bool, error: str | None) -> None:
+        if ok == (not self.failing):
+            return
+        self.failing = not ok
+        state = "recording_ok" if ok else "recording_error"
+        log.log(logging.INFO if ok else logging.ERROR, "%s: %s", self.component,
+                "recovered" if ok else error)
+        self.announce(Status(state, time.time_ns(), detail={
+            "component": self.component, "error": error or ""}))
+
+
+def _journal_sink(journal, announce: Callable[[Status], None]
+                  ) -> Callable[[Caption | Status], None]:
     from captioner.journal import is_journaled
+
+    health = _Health("journal", announce)
 
     def sink(event: Caption | Status) -> None:
         # A journal write is one os.write to the kernel (fsync at most every 0.5 s),
-        # so it is cheap enough for the loop; a full disk returns False, never raises.
-        if is_journaled(event) and not journal.append(event):
-            log.error("journal: %s", journal.error)
+        # so it is cheap enough for the loop; a full disk returns False, never raises,
+        # and the screens go on captioning.
+        if is_journaled(event):
+            ok = journal.append(event)
+            health.update(ok, journal.error)
 
     return sink
+
+
+def _recorder_tap(record: Record, announce: Callable[[Status], None]):
+    """Hands each chunk to the recorder on its own thread, in order."""
+    recorder, executor = record.recorder, record.executor
+    health = _Health("audio recording", announce)
+    loop = asyncio.get_running_loop()
+
+    def done(future) -> None:
+        ok = bool(future.result()) if not future.exception() else False
+        loop.call_soon_threadsafe(health.update, ok, recorder.error)
+
+    def tap(chunk) -> None:
+        future = executor.submit(recorder.write, chunk.input_id, chunk.samples, chunk.start_s)
+        future.add_done_callback(done)
+
+    return tap
 
 
 async def _sync_periodically(journal, every_s: float = 0.5) -> None:

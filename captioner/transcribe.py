@@ -57,8 +57,8 @@ class Span:
     end: int
 
 
-def speech_spans(audio: np.ndarray, max_span_s: float = 25.0,
-                 join_gap_s: float = 1.0) -> list[Span]:
+def speech_spans(audio: np.ndarray, max_span_s: float = 20.0,
+                 join_gap_s: float = 0.6) -> list[Span]:
     """Splits a recording into speech stretches of at most ``max_span_s``.
 
     Silero VAD finds the speech; chunks closer than ``join_gap_s`` are joined so that

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from captioner.asr import WhisperEngine
 from captioner.events import AudioChunk, Caption, Status
 from captioner.glossary import Glossary
@@ -28,10 +30,24 @@ Sink = Callable[[Caption | Status], None]
 
 @dataclass
 class Controls:
-    """Operator settings that take effect while running."""
+    """Operator settings that take effect while running.
+
+    Attributes:
+        forced_language: Language every input is recognised in; None detects it.
+        paused: The operator paused the screens. Recognition and the journal go on;
+            the operator console's screen gate holds captions back from the viewers
+            (see :class:`captioner.control.ScreenGate`).
+        disabled_inputs: Inputs switched off by the operator: their audio is replaced
+            by silence before recognition, so nothing they carry is captioned.
+    """
 
     forced_language: str | None = None
     paused: bool = False
+    disabled_inputs: set[str] = field(default_factory=set)
+
+    def input_enabled(self, input_id: str) -> bool:
+        """Whether an input's audio is recognised."""
+        return input_id not in self.disabled_inputs
 
 
 @dataclass
@@ -82,6 +98,10 @@ class LivePipeline:
         self._asr = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
         self._vad = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vad")
         self.workers: dict[str, InputWorker] = {}
+        # Called with every audio chunk (the session recorder); must not block.
+        self.audio_taps: list[Callable[[AudioChunk], None]] = []
+        # Added to every chunk's stream time: a resumed session continues its clock.
+        self.time_offset_s = 0.0
 
     def on_worker_event(self, event: Caption | Status) -> None:
         """Everything an input worker produces: glossary fixes, then the track router."""
@@ -156,6 +176,16 @@ class LivePipeline:
                                                  name=f"worker-{input_id}"))
             async for event in self.source.events():
                 if isinstance(event, AudioChunk):
+                    if self.time_offset_s:
+                        event = dataclasses.replace(
+                            event, start_s=event.start_s + self.time_offset_s)
+                    for tap in self.audio_taps:
+                        tap(event)
+                    if not self.controls.input_enabled(event.input_id):
+                        # Silence instead of nothing: an utterance in progress ends and is
+                        # committed, and the worker's stream time stays continuous.
+                        event = dataclasses.replace(event,
+                                                    samples=np.zeros_like(event.samples))
                     self._worker(event.input_id).feed(event)
                 else:
                     self.publish(event)

@@ -73,10 +73,12 @@ def _default_device_available() -> bool:
 
 
 def plan_inputs(cfg: Config, spec: str | None) -> tuple[str, str, tuple[InputConfig, ...]]:
-    """Decides what to capture: ("file", path, inputs) or ("device", name, inputs).
+    """Decides what to capture: ("file", path, inputs), ("url", url, inputs) or
+    ("device", name, inputs).
 
-    ``--input`` wins over the config's devices. With neither a file nor a microphone,
-    the embedded demo recording plays (floor and booth channels).
+    ``--input`` wins over the config's devices. Anything with ``://`` in it is a network
+    stream. With neither a file nor a microphone, the embedded demo recording plays
+    (floor and booth channels).
     """
     inputs = cfg.inputs
     if spec is None:
@@ -89,6 +91,8 @@ def plan_inputs(cfg: Config, spec: str | None) -> tuple[str, str, tuple[InputCon
         if spec in ("default", "mic") and not _default_device_available():
             log.warning("no microphone found: playing the demo recording %s", DEMO_RECORDING)
             return "file", str(DEMO_RECORDING), DEMO_INPUTS
+    if "://" in spec:
+        return "url", spec, inputs
     if _looks_like_file(spec):
         path = Path(spec).expanduser()
         if not path.is_file():
@@ -100,13 +104,23 @@ def plan_inputs(cfg: Config, spec: str | None) -> tuple[str, str, tuple[InputCon
 def open_source(plan: tuple[str, str, tuple[InputConfig, ...]], speed: float) -> AudioSource:
     """The audio source for a plan from :func:`plan_inputs`.
 
+    A network stream is connected to here, so that a wrong URL fails at once; ``speed``
+    paces a stream only when it is a recording (see :mod:`captioner.netsource`).
+
     Raises:
-        CaptionerError: an unknown device, said in one line with the devices there are.
+        CaptionerError: an unknown device, said in one line with the devices there are;
+            a network stream that cannot be opened.
     """
     kind, target, inputs = plan
     channels = _channel_map(inputs)
     if kind == "file":
         return FileSource(target, channels=channels, speed=speed)
+    if kind == "url":
+        from captioner.netsource import NetworkSource
+
+        source = NetworkSource(target, channels, speed=speed)
+        source.connect()
+        return source
     from captioner.capture import MicrophoneSource, resolve_device
 
     resolve_device(target)  # fail now, with the list of devices, if it does not exist
@@ -178,6 +192,8 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
     if opts.print_events:
         sinks.append(printer())
     record = _open_record(cfg, opts, source) if opts.record else None
+    # The current record: the operator console's "new session" replaces it mid-run.
+    holder: dict[str, Record | None] = {"record": record}
     session = record.session if record else None
     journal = record.journal if record else None
     server = None
@@ -206,9 +222,10 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
     pipeline.translation = translation
     if record is not None:
         pipeline.time_offset_s = record.offset_s
-        sinks.append(_journal_sink(journal, pipeline.announce))
+        sinks.append(_journal_sink(lambda: holder["record"].journal, pipeline.announce))
         if record.recorder is not None:
-            pipeline.audio_taps.append(_recorder_tap(record, pipeline.announce))
+            pipeline.audio_taps.append(_recorder_tap(lambda: holder["record"],
+                                                     pipeline.announce))
     if translation is None:
         pipeline.router.translate_enabled = False
     for status in problems:
@@ -218,18 +235,30 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
 
         server = CaptionServer(broadcaster, host=opts.host or cfg.server.host,
                                port=cfg.server.port if opts.port is None else opts.port,
-                               health=lambda: _health(pipeline, session))
+                               health=lambda: _health(pipeline, holder["record"]))
         try:
             await server.start()
         except OSError as exc:
             raise CaptionerError(f"cannot serve on port {server.port}: {exc.strerror or exc}",
                                  hint="another captioner may be running; use --port") from None
         _announce(server.urls(), terminal_qr)
+        from captioner.operator import start_operator
+
+        await start_operator(
+            server, broadcaster, pipeline,
+            token=None,  # or the config's operator token, once the config has one
+            session_factory=(
+                (lambda title: _new_record(cfg, opts, source, holder, title))
+                if record is not None else None),
+            recording=lambda: _record_info(holder["record"]),
+            announce=lambda name, url: print(f"  {name:8} {url}", file=sys.stderr),
+            info={"model": cfg.asr.model, "title": opts.title or ""})
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, pipeline.stop)
-    syncer = asyncio.create_task(_sync_periodically(journal)) if journal else None
+    syncer = (asyncio.create_task(_sync_periodically(lambda: holder["record"].journal))
+              if record is not None else None)
     try:
         stats = await pipeline.run()
     finally:
@@ -238,10 +267,11 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
         if server is not None:
             await server.close()
         mt_executor.shutdown(wait=False, cancel_futures=True)
-        if record is not None:
+        if holder["record"] is not None:
+            record = holder["record"]
             record.close()
-            print(f"captioner: session recorded in {session.path}; export it with: "
-                  f"captioner export {session.path}", file=sys.stderr)
+            print(f"captioner: session recorded in {record.session.path}; export it with: "
+                  f"captioner export {record.session.path}", file=sys.stderr)
     log.info("session ended: %d committed captions", stats.committed)
     return 0
 
@@ -255,13 +285,13 @@ def _announce(urls: dict[str, str], qr: Callable[[str], str | None]) -> None:
         print(code, file=sys.stderr)
 
 
-def _health(pipeline: LivePipeline, session) -> dict:
+def _health(pipeline: LivePipeline, record: Record | None) -> dict:
     return {
         "committed": pipeline.stats.committed,
         "inputs": {k: {"passes": w.passes, "dropped_chunks": w.dropped_chunks}
                    for k, w in pipeline.workers.items()},
         "translation": pipeline.translation is not None,
-        "recording": session is not None,
+        "recording": record is not None,
     }
 
 
@@ -333,7 +363,7 @@ class _Health:
             "component": self.component, "error": error or ""}))
 
 
-def _journal_sink(journal, announce: Callable[[Status], None]
+def _journal_sink(current: Callable[[], object], announce: Callable[[Status], None]
                   ) -> Callable[[Caption | Status], None]:
     from captioner.journal import is_journaled
 
@@ -344,31 +374,64 @@ def _journal_sink(journal, announce: Callable[[Status], None]
         # so it is cheap enough for the loop; a full disk returns False, never raises,
         # and the screens go on captioning.
         if is_journaled(event):
+            journal = current()
             ok = journal.append(event)
             health.update(ok, journal.error)
 
     return sink
 
 
-def _recorder_tap(record: Record, announce: Callable[[Status], None]):
-    """Hands each chunk to the recorder on its own thread, in order."""
-    recorder, executor = record.recorder, record.executor
+def _recorder_tap(current: Callable[[], Record], announce: Callable[[Status], None]):
+    """Hands each chunk to the current record's recorder on its own thread, in order."""
     health = _Health("audio recording", announce)
     loop = asyncio.get_running_loop()
 
-    def done(future) -> None:
-        ok = bool(future.result()) if not future.exception() else False
-        loop.call_soon_threadsafe(health.update, ok, recorder.error)
-
     def tap(chunk) -> None:
-        future = executor.submit(recorder.write, chunk.input_id, chunk.samples, chunk.start_s)
+        record = current()
+        recorder = record.recorder
+        if recorder is None:
+            return
+
+        def done(future) -> None:
+            ok = bool(future.result()) if not future.exception() else False
+            loop.call_soon_threadsafe(health.update, ok, recorder.error)
+
+        future = record.executor.submit(recorder.write, chunk.input_id, chunk.samples,
+                                        chunk.start_s)
         future.add_done_callback(done)
 
     return tap
 
 
-async def _sync_periodically(journal, every_s: float = 0.5) -> None:
+async def _sync_periodically(current: Callable[[], object], every_s: float = 0.5) -> None:
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(every_s)
-        await loop.run_in_executor(None, journal.sync)
+        await loop.run_in_executor(None, current().sync)
+
+
+async def _new_record(cfg: Config, opts: RunOptions, source: AudioSource, holder: dict,
+                      title: str) -> dict:
+    """The operator's "new session": a new folder, journal and recorder; the old closed.
+
+    Sequence numbers and stream times go on (see docs/operator.md).
+    """
+    loop = asyncio.get_running_loop()
+    new_opts = dataclasses.replace(opts, title=title or opts.title, resume=None)
+    new = await loop.run_in_executor(None, _open_record, cfg, new_opts, source)
+    old, holder["record"] = holder["record"], new  # on the loop: the next event goes here
+    await loop.run_in_executor(None, old.close)
+    print(f"captioner: session recorded in {old.session.path}; export it with: "
+          f"captioner export {old.session.path}", file=sys.stderr)
+    return {"name": new.session.name, "path": str(new.session.path)}
+
+
+def _record_info(record: Record | None) -> dict | None:
+    """What the operator console shows about the record."""
+    if record is None:
+        return None
+    recorder = record.recorder
+    healthy = record.journal.healthy and (recorder is None or recorder.healthy)
+    return {"name": record.session.name, "path": str(record.session.path),
+            "healthy": healthy,
+            "error": record.journal.error or (recorder.error if recorder else None)}

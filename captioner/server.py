@@ -5,6 +5,10 @@ One :class:`CaptionServer` answers plain HTTP GETs (the views in ``web_overlay/`
 ``process_request`` hook, and serves the read-only caption feed at ``/ws``. The fan-out
 and catch-up logic lives in :mod:`captioner.broadcast`; this module only moves bytes.
 
+Other components add their own paths with :meth:`CaptionServer.add_route` (HTTP),
+:meth:`CaptionServer.add_ws_route` (websocket) and :meth:`CaptionServer.add_health`
+(``/healthz`` fields); the viewer feed ``/ws`` stays read-only whatever is added.
+
 The protocol is described in ``docs/protocol.md``.
 """
 
@@ -18,7 +22,7 @@ import ipaddress
 import json
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -219,6 +223,27 @@ def _response(status: HTTPStatus, body: bytes, content_type: str,
     return Response(status.value, status.phrase, headers, body)
 
 
+def http_response(status: HTTPStatus, body: bytes, content_type: str,
+                  extra: dict[str, str] | None = None) -> Response:
+    """An HTTP response with the headers every answer of this server carries.
+
+    Args:
+        status: The status code.
+        body: The body (sent as is).
+        content_type: Its ``Content-Type``.
+        extra: More headers (they win over the usual ones).
+    """
+    return _response(status, body, content_type, extra)
+
+
+#: Answers one HTTP GET of an added route.
+HttpHandler = Callable[[Request], Response]
+#: Checks a websocket handshake: a response refuses it, None lets it go on.
+HandshakeCheck = Callable[[ServerConnection, Request], Response | None]
+#: Serves one websocket connection of an added route.
+WsHandler = Callable[[ServerConnection], Awaitable[None]]
+
+
 def _text(status: HTTPStatus, text: str) -> Response:
     return _response(status, text.encode(), "text/plain; charset=utf-8")
 
@@ -251,6 +276,9 @@ class CaptionServer:
         self._server: Server | None = None
         self._qr_cache: dict[str, bytes | None] = {}
         self._connections: set[ServerConnection] = set()
+        self._routes: dict[str, HttpHandler] = {}
+        self._ws_routes: dict[str, tuple[WsHandler, HandshakeCheck | None]] = {}
+        self._health_extras: list[Callable[[], dict]] = []
 
     @property
     def port(self) -> int:
@@ -292,6 +320,41 @@ class CaptionServer:
                 connection.transport.abort()
             await server.wait_closed()
 
+    def add_route(self, path: str, handler: HttpHandler) -> None:
+        """Serves HTTP GETs (and HEADs) of ``path`` with ``handler``.
+
+        Raises:
+            ValueError: ``path`` is one of the server's own or already added.
+        """
+        self._check_free(path)
+        self._routes[path] = handler
+
+    def add_ws_route(self, path: str, handler: WsHandler,
+                     check: HandshakeCheck | None = None) -> None:
+        """Serves websocket connections to ``path`` with ``handler``.
+
+        Args:
+            path: The URL path (no query).
+            handler: Runs for each connection; the connection closes when it returns.
+            check: Runs on the handshake request first; returning a response (401,
+                403...) refuses the connection before it is opened.
+
+        Raises:
+            ValueError: ``path`` is one of the server's own or already added.
+        """
+        self._check_free(path)
+        self._ws_routes[path] = (handler, check)
+
+    def add_health(self, callback: Callable[[], dict]) -> None:
+        """Merges ``callback()``'s dict into every ``/healthz`` answer."""
+        self._health_extras.append(callback)
+
+    def _check_free(self, path: str) -> None:
+        own = {"/ws", "/healthz", "/urls.json", "/qr.svg", *ROUTES}
+        if not path.startswith("/") or path in own or path in self._routes \
+                or path in self._ws_routes:
+            raise ValueError(f"path {path!r} is taken or invalid")
+
     def urls(self) -> dict[str, str]:
         """Where to find the views and the feed, with a LAN address for a wildcard bind."""
         host = self._host
@@ -314,14 +377,17 @@ class CaptionServer:
             response = _text(HTTPStatus.METHOD_NOT_ALLOWED, "Only GET is served here.\n")
             response.headers["Allow"] = "GET, HEAD"
             return response
-        response = self._route(request)
+        response = self._route(connection, request)
         if method == "HEAD" and response is not None:
             response.body = b""  # Content-Length still tells the size of a GET
         return response
 
-    def _route(self, request: Request) -> Response | None:
+    def _route(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
         path = unquote(url.path)
+        if path in self._ws_routes:
+            check = self._ws_routes[path][1]
+            return check(connection, request) if check is not None else None
         if path == "/ws":
             if self._broadcaster.viewer_count >= self._broadcaster.max_clients:
                 return _text(HTTPStatus.SERVICE_UNAVAILABLE, "Too many viewers.\n")
@@ -330,6 +396,8 @@ class CaptionServer:
             return _text(HTTPStatus.NOT_FOUND, "The caption feed is at /ws.\n")
         if path == "/healthz":
             return self._healthz()
+        if path in self._routes:
+            return self._routes[path](request)
         if path == "/urls.json":
             return _json(HTTPStatus.OK, self.urls())
         if path == "/qr.svg":
@@ -354,13 +422,14 @@ class CaptionServer:
             "dropped_viewers": self._broadcaster.dropped_viewers,
             "last_seq": self._broadcaster.last_seq,
         }
-        if self._health is not None:
-            try:
-                body.update(self._health())
-            except Exception:
-                logger.exception("health callback failed")
-                body["status"] = "error"
-                return _json(HTTPStatus.SERVICE_UNAVAILABLE, body)
+        callbacks = [self._health] if self._health is not None else []
+        try:
+            for callback in [*callbacks, *self._health_extras]:
+                body.update(callback())
+        except Exception:
+            logger.exception("health callback failed")
+            body["status"] = "error"
+            return _json(HTTPStatus.SERVICE_UNAVAILABLE, body)
         return _json(HTTPStatus.OK, body)
 
     def _phone_qr(self) -> bytes | None:
@@ -372,6 +441,14 @@ class CaptionServer:
     # WebSocket
 
     async def _handle(self, ws: ServerConnection) -> None:
+        route = self._ws_routes.get(unquote(urlsplit(ws.request.path).path))
+        if route is not None:
+            self._connections.add(ws)
+            try:
+                await route[0](ws)
+            finally:
+                self._connections.discard(ws)
+            return
         since, session = _parse_since(urlsplit(ws.request.path).query)
         cut_off = asyncio.Event()
         try:

@@ -1,0 +1,205 @@
+"""The operator console in real Chromium, driving a /screen page open beside it.
+
+Screenshots of every open page go to ``tests/.artifacts/`` when a test fails.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import pytest_asyncio
+
+from captioner.broadcast import Broadcaster
+from captioner.events import Status
+from captioner.operator import start_operator
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_available
+from tests.operator_fakes import caption, levels, make_pipeline, start_server
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+playwright = pytest.importorskip("playwright.async_api")
+if not chromium_available():
+    pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
+expect = playwright.expect
+
+TOKEN = "browser-operator-token-0123456789"
+HOLDING = "Coffee break · Перерыв на кофе"
+FINAL = '.pane[data-lang="en"] .cap.final .text'
+
+
+class Served:
+    """A session with its console, published into by the tests."""
+
+    def __init__(self) -> None:
+        self.broadcaster = Broadcaster()
+        self.pipeline = make_pipeline(self.broadcaster)
+        self.server = None
+        self.console = None
+        self.n = 0
+
+    async def start(self) -> None:
+        self.server = await start_server(self.broadcaster)
+        self.console = await start_operator(
+            self.server, self.broadcaster, self.pipeline, token=TOKEN,
+            holding_message=HOLDING, info={"model": "whisper-base"}, environ={},
+            recording=lambda: {"name": "2025-11-27_140000_side-event", "healthy": True},
+            session_factory=lambda title: {"name": title or "untitled"})
+        self.pipeline.publish(Status("listening", time.time_ns()))
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    def commit(self, text: str) -> None:
+        self.n += 1
+        self.pipeline.publish(caption(text, id=f"c{self.n}"))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser():
+    async with playwright.async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def served():
+    s = Served()
+    await s.start()
+    yield s
+    await s.server.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def pages(browser, served, request):
+    """Opens the screen and the console (signed in) side by side in one context."""
+    context = await browser.new_context(viewport={"width": 1440, "height": 900},
+                                        locale="en-US")
+    errors: list[str] = []
+    opened = []
+
+    async def open_(path: str):
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        opened.append(page)
+        await page.goto(served.base + path)
+        return page
+
+    screen = await open_("/screen?qr=0")
+    await expect(screen.locator("html")).to_have_attribute("data-conn", "live")
+    console = await open_(f"/operator#token={TOKEN}")
+    await expect(console.locator("html")).to_have_attribute("data-conn", "live")
+    failed_before = request.session.testsfailed
+    yield screen, console, open_
+    if request.session.testsfailed > failed_before:
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", request.node.name)
+        for i, page in enumerate(opened):
+            await page.screenshot(path=ARTIFACTS / f"{name}-{i}.png", full_page=True)
+    await context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+async def test_pause_shows_the_holding_message_and_resume_removes_it(served, pages):
+    screen, console, _ = pages
+    served.commit("Before the break.")
+    await expect(screen.locator(FINAL)).to_have_text(["Before the break."])
+    assert "token" not in console.url  # taken out of the address bar
+
+    await console.get_by_role("button", name=re.compile("Pause captions")).click()
+    holding = screen.locator("#holding")
+    await expect(holding).to_be_visible()
+    await expect(holding).to_contain_text(HOLDING)
+    await expect(console.locator("#chip-screens")).to_have_text("Screens paused")
+    served.commit("Said during the break.")
+    await expect(console.locator("#held-note")).to_be_visible()
+    await expect(console.locator(".preview-pane[lang=en] p").last).to_have_text(
+        "Said during the break.")  # the operator still sees it
+
+    await console.locator("body").press("p")  # the keyboard shortcut resumes
+    await expect(holding).to_be_hidden()
+    served.commit("After the break.")
+    await expect(screen.locator(FINAL)).to_have_text(["Before the break.", "After the break."])
+
+
+async def test_a_custom_holding_message(served, pages):
+    screen, console, _ = pages
+    await console.locator("#hold").fill("Back at 14:00")
+    await console.locator("#pause").click()
+    await expect(screen.locator("#holding")).to_contain_text("Back at 14:00")
+    await console.locator("#pause").click()
+    await expect(screen.locator("#holding")).to_be_hidden()
+
+
+async def test_clear_empties_the_screen(served, pages):
+    screen, console, _ = pages
+    served.commit("One.")
+    served.commit("Two.")
+    await expect(screen.locator(FINAL)).to_have_count(2)
+    await console.get_by_role("button", name=re.compile("Clear screens")).click()
+    await expect(screen.locator(FINAL)).to_have_count(0)
+    served.commit("Three.")
+    await expect(screen.locator(FINAL)).to_have_text(["Three."])
+    await console.locator("body").press("c")
+    await expect(screen.locator(FINAL)).to_have_count(0)
+
+
+async def test_message_shows_the_text_on_the_screen(served, pages):
+    screen, console, _ = pages
+    await console.locator("body").press("m")  # focuses the message box
+    await expect(console.locator("#msg")).to_be_focused()
+    await console.keyboard.type("Please take your seats · Просьба занять места")
+    await console.keyboard.press("Enter")
+    banner = screen.locator("#banner")
+    await expect(banner).to_be_visible()
+    await expect(banner).to_have_text("Please take your seats · Просьба занять места")
+    await expect(console.locator("#msg")).to_have_value("")
+
+
+async def test_language_and_input_switches(served, pages):
+    _, console, _ = pages
+    controls = served.pipeline.controls
+    await console.locator("body").press("l")
+    await expect(console.locator('#lang [data-lang="ru"]')).to_have_attribute(
+        "aria-checked", "true")
+    assert controls.forced_language == "ru"
+    await console.get_by_role("radio", name="Auto").click()
+    await expect(console.locator('#lang [data-lang="auto"]')).to_have_attribute(
+        "aria-checked", "true")
+    assert controls.forced_language is None
+
+    booth = console.get_by_role("switch", name="Input booth")
+    await expect(booth).to_have_attribute("aria-checked", "true")
+    await booth.click()
+    await expect(booth).to_have_attribute("aria-checked", "false")
+    assert not controls.input_enabled("booth")
+    await booth.click()
+    await expect(booth).to_have_attribute("aria-checked", "true")
+    assert controls.input_enabled("booth")
+
+
+async def test_levels_and_latency_are_shown(served, pages):
+    _, console, _ = pages
+    served.pipeline.publish(levels("floor", -20.0, -0.05))
+    served.commit("Measured.")
+    floor = console.locator('.input-row[data-input="floor"]')
+    await expect(floor.locator(".input-figures")).to_contain_text("RMS -20 dBFS")
+    await expect(floor.locator(".input-chips")).to_contain_text("Clip")
+    await expect(console.locator('.input-row[data-input="booth"] .input-figures')).to_contain_text(
+        "no level meter")
+    await expect(console.locator("#lat-committed .figure-value")).to_have_text(
+        re.compile(r"^\d+\.\d s$"))
+
+
+async def test_a_wrong_token_asks_for_the_right_one(served, pages):
+    _, _, open_ = pages
+    page = await open_("/operator#token=not-the-token")
+    await expect(page.locator("#login")).to_be_visible()
+    await expect(page.locator("#login-error")).to_have_text("That token was not accepted.")
+    await page.locator("#token-input").fill(TOKEN)
+    await page.locator("#token-input").press("Enter")
+    await expect(page.locator("html")).to_have_attribute("data-conn", "live")
+    await expect(page.locator("#login")).to_be_hidden()

@@ -222,7 +222,9 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
     pipeline.translation = translation
     if record is not None:
         pipeline.time_offset_s = record.offset_s
-        sinks.append(_journal_sink(lambda: holder["record"].journal, pipeline.announce))
+        # First of all sinks: a caption is on disk (in the kernel) before any screen,
+        # or the --print output, shows it, so a crash loses nothing that was seen.
+        sinks.insert(0, _journal_sink(lambda: holder["record"].journal, pipeline.announce))
         if record.recorder is not None:
             pipeline.audio_taps.append(_recorder_tap(lambda: holder["record"],
                                                      pipeline.announce))

@@ -62,6 +62,12 @@ class Placement:
     device: str
     compute_type: str
     threads: int
+    chosen_automatically: bool = False
+
+
+def cpu_placement(threads: int = 0) -> Placement:
+    """int8 on the CPU, one thread per core unless told otherwise."""
+    return choose_placement("cpu", "auto", threads)
 
 
 def choose_placement(device: str = "auto", compute_type: str = "auto",
@@ -70,14 +76,15 @@ def choose_placement(device: str = "auto", compute_type: str = "auto",
 
     ``threads=0`` gives one thread per core this process may use.
     """
-    if device == "auto":
+    automatic = device == "auto"
+    if automatic:
         device = "cuda" if cuda_available() else "cpu"
     if compute_type == "auto":
         compute_type = "float16" if device == "cuda" else "int8"
     if threads <= 0:
         threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
             os.cpu_count() or 1)
-    return Placement(device, compute_type, threads)
+    return Placement(device, compute_type, threads, chosen_automatically=automatic)
 
 
 @dataclass(frozen=True)
@@ -125,10 +132,33 @@ class WhisperEngine:
 
     def __init__(self, model_dir: Path, placement: Placement,
                  languages: Sequence[str] = ("ru", "en")) -> None:
-        self.placement = placement
         self.languages = tuple(languages)
+        self._model = self._load(model_dir, placement)
+        if placement.device == "cuda":
+            try:
+                self._warm_up()
+            except RuntimeError as exc:
+                # CTranslate2 loads CUDA libraries lazily, at the first encode: a machine
+                # with a GPU but without the cuBLAS/cuDNN versions CTranslate2 was built
+                # for fails only here (seen: libcublas.so.12 on a CUDA 13 machine).
+                if not placement.chosen_automatically:
+                    raise ModelError(
+                        f"Whisper cannot run on CUDA here: {exc}",
+                        hint="install the CUDA 12 cuBLAS and cuDNN 9 libraries "
+                        "(pip install nvidia-cublas-cu12 nvidia-cudnn-cu12), or use "
+                        "--set asr.device=cpu") from None
+                log.warning("CUDA is present but unusable (%s); running on the CPU (int8)",
+                            exc)
+                placement = cpu_placement()
+                self._model = self._load(model_dir, placement)
+        self.placement = placement
+        log.info("loaded %s on %s (%s, %d threads)", model_dir, placement.device,
+                 placement.compute_type, placement.threads)
+
+    @staticmethod
+    def _load(model_dir: Path, placement: Placement):
         try:
-            self._model = _windowed_model_class()(
+            return _windowed_model_class()(
                 str(model_dir), device=placement.device, compute_type=placement.compute_type,
                 cpu_threads=placement.threads, local_files_only=True,
             )
@@ -137,8 +167,14 @@ class WhisperEngine:
                 f"could not load the Whisper model in {model_dir}: {exc}",
                 hint="check it with: captioner models verify",
             ) from None
-        log.info("loaded %s on %s (%s, %d threads)", model_dir, placement.device,
-                 placement.compute_type, placement.threads)
+
+    def _warm_up(self) -> None:
+        """One encode of a second of silence: loads the device libraries now."""
+        from faster_whisper.audio import pad_or_trim
+
+        features = self._model.feature_extractor(np.zeros(SAMPLE_RATE, np.float32),
+                                                 chunk_length=30)
+        self._model.encode(pad_or_trim(features))
 
     def detect_language(self, audio: np.ndarray) -> LanguageGuess:
         """Identifies the language of ``audio``, choosing only among ``self.languages``.

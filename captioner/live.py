@@ -35,7 +35,10 @@ class LiveParams:
     """Timing of the live loop.
 
     Attributes:
-        min_step_s: New audio needed before another pass of the same utterance.
+        min_step_s: New audio needed before another pass of the same utterance. When
+            passes take longer (a busy CPU, several inputs sharing one model), the step
+            grows to the time the last pass took, so provisional passes thin out and
+            the final passes, which commit, are never starved.
         first_pass_s: Speech needed before the first pass (and language check).
         preroll_s: Audio kept before the VAD's speech start (word onsets are soft).
         tail_s: Audio kept after the VAD's speech end for the final pass.
@@ -106,6 +109,7 @@ class InputWorker:
         self._audio = np.zeros(0, dtype=np.float32)
         self._audio_start_s = 0.0
         self._last_pass_end_s = 0.0
+        self._last_pass_wall_s = 0.0  # submit to result, queueing for the model included
         self._pending_end_s: float | None = None
 
     # -- feeding (on the loop, cheap) ---------------------------------------------------
@@ -205,7 +209,8 @@ class InputWorker:
         end = self.audio_end_s
         if end - self.policy.buffer_start_s < self.params.first_pass_s:
             return
-        if end - self._last_pass_end_s < self.params.min_step_s:
+        step = min(max(self.params.min_step_s, self._last_pass_wall_s), 3.0)
+        if end - self._last_pass_end_s < step:
             return
         await self._run_pass(loop, end, final=False)
         self._trim_audio()
@@ -238,7 +243,8 @@ class InputWorker:
         result = await loop.run_in_executor(
             self.asr_executor, self._decode, audio, start_s, lang, self.policy.prompt(), hot,
             final)
-        self.asr_seconds += time.perf_counter() - started
+        self._last_pass_wall_s = time.perf_counter() - started
+        self.asr_seconds += self._last_pass_wall_s
         self.passes += 1
         self._last_pass_end_s = end_s
         if result.lang_prob is not None:

@@ -66,3 +66,20 @@ def find_clips(paths: list[str]) -> list[BenchClip]:
                     lang = cand
         clips.append(BenchClip(f, lang, ref))
     return clips
+
+
+def load_bench_engine(model: str, note: str = ""):
+    """Loads a store model as the live pipeline would, and prints the machine and model."""
+    from bench.machine import describe
+    from captioner.asr import WhisperEngine, choose_placement
+    from captioner.config import load_config
+    from captioner.store import ModelStore, default_root
+
+    placement = choose_placement("auto", "auto", 0)
+    engine = WhisperEngine(ModelStore(default_root()).resolve_whisper(model), placement,
+                           load_config().asr.languages)
+    placement = engine.placement  # after any fall back from an unusable GPU
+    print(f"machine: {describe()}")
+    print(f"model: {model} on {placement.device} ({placement.compute_type}, "
+          f"{placement.threads} threads){'; ' + note if note else ''}")
+    return engine

@@ -23,15 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import error_rate, find_clips, normalise
-from bench.machine import describe
-from captioner.asr import WhisperEngine, choose_placement
+from bench.common import error_rate, find_clips, load_bench_engine, normalise
 from captioner.audio import SAMPLE_RATE, decode_file
-from captioner.config import load_config
 from captioner.events import Caption, Status
 from captioner.pipeline import LivePipeline
 from captioner.sources import FileSource
-from captioner.store import ModelStore, default_root
 from captioner.synth import write_wav
 
 
@@ -114,13 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also build and play an alternating ru/en session this long")
     args = parser.parse_args(argv)
 
-    cfg = load_config()
-    placement = choose_placement("auto", "auto", 0)
-    engine = WhisperEngine(ModelStore(default_root()).resolve_whisper(args.model), placement,
-                           cfg.asr.languages)
-    print(f"machine: {describe()}")
-    print(f"model: {args.model} on {placement.device} ({placement.compute_type}, "
-          f"{placement.threads} threads); speed {args.speed}x")
+    engine = load_bench_engine(args.model, f"speed {args.speed}x")
     clips = find_clips(args.paths)
     runs: list[tuple[str, Path, str | None, str | None]] = [
         (c.path.name, c.path, c.lang, c.reference) for c in clips]

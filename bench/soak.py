@@ -18,15 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import find_clips
+from bench.common import find_clips, load_bench_engine
 from bench.latency import build_bilingual, pct
-from bench.machine import describe
-from captioner.asr import WhisperEngine, choose_placement
-from captioner.config import load_config
 from captioner.events import Caption, Status
 from captioner.pipeline import LivePipeline
 from captioner.sources import FileSource
-from captioner.store import ModelStore, default_root
 
 
 def rss_mb() -> float:
@@ -46,13 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="whisper-base")
     args = parser.parse_args(argv)
 
-    cfg = load_config()
-    placement = choose_placement("auto", "auto", 0)
-    engine = WhisperEngine(ModelStore(default_root()).resolve_whisper(args.model), placement,
-                           cfg.asr.languages)
-    print(f"machine: {describe()}")
-    print(f"model: {args.model} on {placement.device} ({placement.compute_type}, "
-          f"{placement.threads} threads); {args.minutes:g} min at {args.speed}x")
+    engine = load_bench_engine(args.model, f"{args.minutes:g} min at {args.speed}x")
     with tempfile.TemporaryDirectory() as tmp:
         path = build_bilingual(find_clips(args.paths), args.minutes, Path(tmp))
         events: list = []

@@ -16,6 +16,8 @@ always keep session-relative times, because players match them to a recording.
 
 from __future__ import annotations
 
+import dataclasses
+
 import bisect
 import io
 import json
@@ -112,6 +114,33 @@ def committed_captions(captions: Sequence[Caption]) -> list[Caption]:
                 continue
             seen.add(cap.seq)
         out.append(cap)
+    out.sort(key=lambda c: (c.start_s, c.seq if c.seq is not None else 0))
+    return out
+
+
+def join_utterances(captions: Sequence[Caption], max_chars: int = 240,
+                    max_span_s: float = 15.0) -> list[Caption]:
+    """Joins the committed fragments of one utterance into one caption.
+
+    Live captions are committed a few words at a time, as soon as they are certain;
+    a document wants whole phrases. Fragments that follow each other with the same
+    utterance ``id``, language, source and input are joined, up to ``max_chars`` and
+    ``max_span_s``, keeping the first fragment's ``seq``.
+    """
+    out: list[Caption] = []
+    open_at: dict[tuple[str, str, str, str], int] = {}
+    for cap in sorted(captions, key=lambda c: (c.seq is None, c.seq or 0, c.start_s)):
+        key = (cap.id, cap.lang, cap.source, cap.input_id)
+        at = open_at.get(key)
+        last = out[at] if at is not None else None
+        if (last is not None and len(last.text) + len(cap.text) < max_chars
+                and cap.end_s - last.start_s <= max_span_s):
+            out[at] = dataclasses.replace(
+                last, text=f"{last.text} {cap.text}".strip(), end_s=max(last.end_s, cap.end_s),
+                words=last.words + cap.words)
+        else:
+            open_at[key] = len(out)
+            out.append(cap)
     out.sort(key=lambda c: (c.start_s, c.seq if c.seq is not None else 0))
     return out
 
@@ -394,7 +423,8 @@ def render_json(doc: Transcript, langs: Sequence[str], read: JournalRead,
     as the documents show it), the session facts and the gap events."""
     clock = make_clock(doc.started_at, wall_clock)
     captions = []
-    for cap in doc.captions:
+    # The record as it was committed, fragment by fragment (documents join them).
+    for cap in committed_captions(read.captions):
         if cap.lang in langs:
             entry = caption_to_dict(cap)
             entry["clock"] = clock(cap.start_s)
@@ -456,7 +486,7 @@ def load_transcript(session: SessionDir) -> tuple[Transcript, JournalRead]:
         stopped = None
     gaps = [s for s in read.statuses if s.state in (INPUT_LOST, INPUT_RESTORED)]
     doc = Transcript(session.name, session.title, started, stopped,
-                     committed_captions(read.captions), gaps, session.meta)
+                     join_utterances(committed_captions(read.captions)), gaps, session.meta)
     return doc, read
 
 

@@ -534,3 +534,25 @@ def test_layout_settings_come_from_the_session_snapshot(tmp_path):
     export_session(session.path, formats=("srt",), langs=("en",))
     for _, _, lines in parse_srt(exported(session, ".en.srt").read_text(encoding="utf-8")):
         assert len(lines) == 1 and len(lines[0]) <= 20
+
+
+def test_fragments_of_an_utterance_are_joined_for_documents():
+    from captioner.docexport import join_utterances
+    from captioner.events import Caption
+
+    def cap(seq, cid, text, start, end, source="floor", lang="ru"):
+        return Caption(id=cid, final=True, lang=lang, text=text, start_s=start, end_s=end,
+                       emitted_ns=0, source=source, seq=seq)
+
+    joined = join_utterances([
+        cap(1, "floor-1", "Добрый день,", 0.0, 1.0),
+        cap(2, "booth-1", "Good", 0.5, 1.0, "interpretation", "en"),
+        cap(3, "floor-1", "уважаемые коллеги.", 1.0, 2.0),
+        cap(4, "booth-1", "afternoon.", 1.0, 2.5, "interpretation", "en"),
+        cap(5, "floor-2", "Начнём.", 3.0, 4.0),
+    ])
+    assert [(c.text, c.seq, c.start_s, c.end_s) for c in joined] == [
+        ("Добрый день, уважаемые коллеги.", 1, 0.0, 2.0),
+        ("Good afternoon.", 2, 0.5, 2.5),
+        ("Начнём.", 5, 3.0, 4.0),
+    ]

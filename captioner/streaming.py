@@ -36,11 +36,14 @@ class StreamingParams:
         stale_after_s: A tentative word that ended this long before the decoded audio's
             end is committed as it stands: it has been through several passes by then,
             and holding it longer only adds latency.
+        right_context_s: An agreed word is committed only once this much audio follows
+            it: two passes that both cut a word short can agree on the wrong word.
     """
 
     trim_after_s: float = 8.0
     max_buffer_s: float = 16.0
     stale_after_s: float = 3.0
+    right_context_s: float = 0.3
     prompt_chars: int = 160
     overlap_tolerance_s: float = 0.15
 
@@ -159,6 +162,9 @@ class StreamingPolicy:
             to_commit, tentative = fresh, []
         else:
             to_commit = self._agreed(utt.tentative, fresh)
+            ready = audio_end_s - self.params.right_context_s
+            while to_commit and to_commit[-1].end_s > ready:
+                to_commit.pop()
             tentative = fresh[len(to_commit):]
             # Latency cap: words this old are committed even without agreement.
             overdue = audio_end_s - min(self.params.stale_after_s, self.params.max_buffer_s)

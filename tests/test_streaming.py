@@ -158,3 +158,13 @@ def test_unconfirmed_partial_is_cleared_when_final_pass_hears_nothing():
     out = p.on_hypothesis([], 1.2, final=True)
     assert finals(out) == []
     assert [(c.text, c.final) for c in out] == [("", False)]
+
+
+def test_agreed_word_at_the_very_end_waits_for_right_context():
+    p = policy()
+    p.on_hypothesis(words("climate finance"), 0.8)
+    # "finance" ends at 0.75 s, only 0.05 s before the decoded audio ends.
+    out = p.on_hypothesis(words("climate finance"), 0.8)
+    assert [c.text for c in finals(out)] == ["climate"]
+    out = p.on_hypothesis(words("climate finance for"), 1.3)
+    assert [c.text for c in finals(out)] == ["finance"]

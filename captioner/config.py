@@ -99,6 +99,8 @@ class ServerConfig:
     max_clients: int = 1000
     client_queue: int = 256
     history_per_track: int = 500
+    operator_token: str = ""
+    holding_message: str = ""
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,10 @@ def validate(cfg: Config) -> Config:
     if cfg.translation.engine not in ("auto", "argos", "whisper", "none"):
         raise ConfigError(f"translation.engine: {cfg.translation.engine!r} "
                           "(choose auto, argos, whisper or none)")
+    token = cfg.server.operator_token
+    if token and (len(token) < 16 or not token.isascii() or not token.isprintable()):
+        raise ConfigError("server.operator_token: use at least 16 printable ASCII characters "
+                          "(or leave it empty to generate one at start)")
     if not 1 <= cfg.server.port <= 65535 and cfg.server.port != 0:
         raise ConfigError(f"server.port: {cfg.server.port} is not a port number")
     for n, term in enumerate(cfg.glossary.terms):

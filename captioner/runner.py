@@ -248,7 +248,8 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
 
         await start_operator(
             server, broadcaster, pipeline,
-            token=None,  # or the config's operator token, once the config has one
+            token=cfg.server.operator_token or None,
+            holding_message=cfg.server.holding_message,
             session_factory=(
                 (lambda title: _new_record(cfg, opts, source, holder, title))
                 if record is not None else None),

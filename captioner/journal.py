@@ -64,7 +64,9 @@ INPUT_RESTORED = "input_restored"
 JOURNALED_STATES = frozenset({
     SESSION_STARTED, SESSION_RESUMED, SESSION_STOPPED, INPUT_LOST, INPUT_RESTORED,
     "error", "translation_unavailable", "translation_restored",
-    "journal_error", "recording_error",
+    "journal_error", "recording_error", "recording_ok",
+    # Operator actions the organisers' record should show.
+    "paused", "resumed", "message", "stopped",
 })
 
 _DISK_ERRORS = {

@@ -72,10 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "faster). With --print every event goes to stdout as a JSON line: a "
                        "status line when audio starts flowing, then partial (final=false) and "
                        "committed (final=true) captions with stream times start_s/end_s.")
-    p.add_argument("--input", default=None, metavar="FILE|DEVICE",
-                   help="a capture device (name, index or 'mic'; see `captioner devices`) or "
-                   "an audio file played as live input (default: the config's inputs; the "
-                   "demo recording when there is no microphone)")
+    p.add_argument("--input", default=None, metavar="FILE|DEVICE|URL",
+                   help="a capture device (name, index or 'mic'; see `captioner devices`), "
+                   "an audio file played as live input, or a network stream URL "
+                   "(http(s)://, rtmp://, rtsp://, udp://, rtp://...; reconnects when it "
+                   "drops; a recording served over HTTP is paced by --speed) (default: the "
+                   "config's inputs; the demo recording when there is no microphone)")
     p.add_argument("--speed", type=float, default=1.0,
                    help="playback speed for file input; 0 = as fast as possible")
     p.add_argument("--print", dest="print_events", action="store_true",

@@ -239,7 +239,9 @@ class InputWorker:
             self.policy.set_language(forced, locked=True)
         lang = self.policy.lang if (forced or self.policy.lang_locked) else None
         started = time.perf_counter()
-        hot = self.hotwords(lang or "en") if self.hotwords else ""
+        # Hotwords in the utterance's language; none until it is known, since terms in
+        # the wrong language would pull identification towards it.
+        hot = self.hotwords(lang) if self.hotwords and lang else ""
         result = await loop.run_in_executor(
             self.asr_executor, self._decode, audio, start_s, lang, self.policy.prompt(), hot,
             final)

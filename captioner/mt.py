@@ -61,6 +61,8 @@ class WhisperTranslateEngine:
         self.audio_for = audio_for
 
     def translate_one(self, text: str, origin: Caption, span: TimedText) -> str:
+        if other(origin.lang) != "en":
+            return ""  # Whisper only translates into English
         audio = self.audio_for(origin.input_id, span.start_s - 0.2, span.end_s + 0.2)
         if audio is None or len(audio) < 1600:
             return ""
@@ -80,12 +82,12 @@ class MachineTranslation:
     """
 
     def __init__(self, engines: dict[str, TextEngine], executor: Executor,
-                 emit: Callable[[Caption | Status], None], glossary: Glossary = Glossary(),
+                 emit: Callable[[Caption | Status], None], glossary: Glossary | None = None,
                  max_span_s: float = 4.0) -> None:
         self.engines = engines
         self.executor = executor
         self.emit = emit
-        self.glossary = glossary
+        self.glossary = glossary if glossary is not None else Glossary()
         self._joiners = {lang: SentenceJoiner(max_span_s=max_span_s) for lang in engines}
         self._last_origin: dict[str, Caption] = {}
         self._queue: asyncio.Queue[tuple[Caption, TimedText] | None] = asyncio.Queue()
@@ -116,6 +118,7 @@ class MachineTranslation:
         self._queue.put_nowait(None)
 
     async def run(self) -> None:
+        """Translates what :meth:`submit` queues, in order, until :meth:`close`."""
         loop = asyncio.get_running_loop()
         while (item := await self._queue.get()) is not None:
             origin, span = item
@@ -124,13 +127,14 @@ class MachineTranslation:
             try:
                 text = await loop.run_in_executor(self.executor, engine.translate_one,
                                                   span.text, origin, span)
+                text = self.glossary.fix(text or "", other(origin.lang)).strip()
             except Exception as exc:  # one failed sentence must not stop the track
-                log.error("translation failed (%s): %s", engine.name, exc)
+                error = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                log.error("translation failed (%s): %s", engine.name, error)
                 self.emit(Status("translation_error", time.time_ns(), detail={
-                    "engine": engine.name, "error": str(exc)[:200]}))
+                    "engine": engine.name, "lang": other(origin.lang), "error": error}))
                 continue
             self.latencies_s.append(time.perf_counter() - started)
-            text = self.glossary.fix(text, other(origin.lang)).strip()
             if not text:
                 continue
             self._count += 1

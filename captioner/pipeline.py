@@ -81,7 +81,8 @@ class LivePipeline:
                  sources_label: dict[str, str] | None = None,
                  controls: Controls | None = None, live_params: LiveParams = LiveParams(),
                  first_seq: int = 1, glossary: Glossary = Glossary(),
-                 router: TrackRouter | None = None, translation=None) -> None:
+                 router: TrackRouter | None = None, translation=None,
+                 hotwords: bool = True) -> None:
         self.engine = engine
         self.source = source
         self.sinks = sinks
@@ -89,6 +90,7 @@ class LivePipeline:
         self.labels = sources_label or {}
         self.live_params = live_params
         self.glossary = glossary
+        self.use_hotwords = hotwords and bool(glossary.terms)
         self.router = router or TrackRouter(translate=translation is not None)
         self.translation = translation
         self.stats = SessionStats()
@@ -160,7 +162,7 @@ class LivePipeline:
                 input_id, self.engine, self._asr, self._vad, self.on_worker_event,
                 forced_language=lambda: self.controls.forced_language,
                 source=self.labels.get(input_id, "floor"), params=self.live_params,
-                hotwords=self.glossary.hotwords,
+                hotwords=self.glossary.hotwords if self.use_hotwords else None,
                 on_utterance_end=self._utterance_ended)
             self.workers[input_id] = worker
         return worker

@@ -154,6 +154,7 @@ def build_translation(cfg: Config, engine, pipeline_audio_for, executor, emit,
         dst = "en" if src == "ru" else "ru"
         choice = choose_engine((src, dst), packages,
                                whisper_fallback_available=cfg.translation.engine != "argos")
+        reason = choice.reason
         if choice.engine == "argos":
             try:
                 translator = ArgosTranslator(choice.package, intra_threads=cfg.translation.threads,
@@ -162,17 +163,23 @@ def build_translation(cfg: Config, engine, pipeline_audio_for, executor, emit,
                 engines[src] = ArgosEngine(translator, glossary)
                 log.info("translation %s->%s: %s", src, dst, choice.reason)
                 continue
-            except CaptionerError as exc:
-                problems.append(Status("translation_unavailable", time.time_ns(), detail={
-                    "direction": f"{src}->{dst}", "lang": dst, "reason": exc.message}))
-                continue
+            except (CaptionerError, RuntimeError, ValueError, OSError) as exc:
+                # A broken package must not stop the captions: say so, and fall back.
+                message = getattr(exc, "message", None) or f"{choice.package.path}: {exc}"
+                hint = getattr(exc, "hint", None)
+                reason = f"{message} ({hint})" if hint else message
+                log.error("translation %s->%s: %s", src, dst, reason)
+                choice = choose_engine((src, dst), [], cfg.translation.engine != "argos")
         if choice.engine is not None:
             engines[src] = WhisperTranslateEngine(engine, pipeline_audio_for)
             log.warning("translation %s->%s: %s", src, dst, choice.reason)
+            if reason != choice.reason:  # the package failed: the operator should know
+                problems.append(Status("translation_degraded", time.time_ns(), detail={
+                    "direction": f"{src}->{dst}", "lang": dst, "reason": reason}))
             continue
-        log.warning("translation %s->%s unavailable: %s", src, dst, choice.reason)
+        log.warning("translation %s->%s unavailable: %s", src, dst, reason)
         problems.append(Status("translation_unavailable", time.time_ns(), detail={
-            "direction": f"{src}->{dst}", "lang": dst, "reason": choice.reason}))
+            "direction": f"{src}->{dst}", "lang": dst, "reason": reason}))
     if not engines:
         return None, problems
     return MachineTranslation(engines, executor, emit, glossary), problems
@@ -188,6 +195,7 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
     labels = {i.id: i.source for i in plan[2]}
     controls = Controls(forced_language=opts.language)
     glossary = Glossary(cfg.glossary.terms)
+    hotwords = cfg.glossary.hotwords and bool(cfg.glossary.terms)
     sinks: list[Callable[[Caption | Status], None]] = []
     if opts.print_events:
         sinks.append(printer())
@@ -213,7 +221,7 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
     mt_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt")
     pipeline = LivePipeline(engine, source, sinks, sources_label=labels, controls=controls,
                             first_seq=(journal.last_seq or 0) + 1 if journal else 1,
-                            glossary=glossary,
+                            glossary=glossary, hotwords=hotwords,
                             router=TrackRouter(cfg.translation.booth_hold_s,
                                                translate=cfg.translation.engine != "none"))
     translation, problems = build_translation(

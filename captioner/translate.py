@@ -46,6 +46,7 @@ class ArgosPackage:
         version: ``package_version`` from the metadata ('' when absent).
         origin: ``store`` (captioner's model store) or ``argos`` (an Argos packages dir).
         target_prefix: Token some multilingual packages expect first in the output.
+        problem: Why the package cannot be used, when discovery already knows.
     """
 
     path: Path
@@ -55,6 +56,7 @@ class ArgosPackage:
     version: str = ""
     origin: str = "store"
     target_prefix: str = ""
+    problem: str = ""
 
     @property
     def direction(self) -> str:
@@ -131,7 +133,10 @@ def discover_packages(store_root: Path, extra_dirs: Sequence[Path] = (), *,
     if store_root.is_dir():
         for child in sorted(store_root.iterdir()):
             if _STORE_FOLDER.fullmatch(child.name) and (child / "metadata.json").is_file():
-                found.extend(_try_read(child, "store"))
+                read = _try_read(child, "store")
+                # A store folder names its direction: a package whose metadata is broken
+                # is still listed, so loading it fails with an error that names it.
+                found.extend(read or [_from_folder_name(child)])
     others = [*extra_dirs, *(argos_package_dirs() if argos_dirs is None else argos_dirs)]
     for folder in others:
         folder = Path(folder)
@@ -148,6 +153,13 @@ def discover_packages(store_root: Path, extra_dirs: Sequence[Path] = (), *,
         else:
             chosen[key] = pkg
     return list(chosen.values())
+
+
+def _from_folder_name(folder: Path) -> ArgosPackage:
+    _, src, dst = folder.name.split("-", 2)
+    return ArgosPackage(path=folder, from_code=src, to_code=dst, name=folder.name,
+                        version="", origin="store", target_prefix="",
+                        problem="metadata.json is unreadable (damaged package)")
 
 
 def _try_read(folder: Path, origin: str) -> list[ArgosPackage]:
@@ -466,6 +478,8 @@ class ArgosTranslator:
         self.max_batch_size = max_batch_size
         self.max_sentence_tokens = max_sentence_tokens
         self.max_decoding_length = max_decoding_length
+        if self.package.problem:
+            raise self._fail(self.package.problem)
         self._sp = self._load_sentencepiece()
         self._translator = self._load_model(device, compute_type, intra_threads)
 

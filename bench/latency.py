@@ -26,6 +26,7 @@ import numpy as np
 from bench.common import error_rate, find_clips, load_bench_engine, normalise
 from captioner.audio import SAMPLE_RATE, decode_file
 from captioner.events import Caption, Status
+from captioner.live import LiveParams
 from captioner.pipeline import LivePipeline
 from captioner.sources import FileSource
 from captioner.synth import write_wav
@@ -77,9 +78,11 @@ def word_latencies(events: list, speed: float) -> tuple[list, list]:
     return partial, final
 
 
-def run_clip(engine, path: Path, speed: float) -> tuple[list, float, float]:
+def run_clip(engine, path: Path, speed: float,
+             params: LiveParams = LiveParams()) -> tuple[list, float, float]:
     events: list = []
-    pipeline = LivePipeline(engine, FileSource(path, speed=speed), [events.append])
+    pipeline = LivePipeline(engine, FileSource(path, speed=speed), [events.append],
+                            live_params=params)
     cpu0, wall0 = _cpu_s(), time.perf_counter()
     asyncio.run(pipeline.run())
     return events, _cpu_s() - cpu0, time.perf_counter() - wall0
@@ -106,11 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", help="clips or folders of clips")
     parser.add_argument("--model", default="whisper-base")
     parser.add_argument("--speed", type=float, default=1.0, help="1 = real time")
+    parser.add_argument("--final-window", choices=["30", "short"], default="30",
+                        help="encoder window of final passes (see LiveParams)")
     parser.add_argument("--bilingual-minutes", type=float, default=0,
                         help="also build and play an alternating ru/en session this long")
     args = parser.parse_args(argv)
 
-    engine = load_bench_engine(args.model, f"speed {args.speed}x")
+    params = LiveParams(final_window_s=30 if args.final_window == "30" else None)
+    engine = load_bench_engine(args.model, f"speed {args.speed}x, final window "
+                               f"{args.final_window}")
     clips = find_clips(args.paths)
     runs: list[tuple[str, Path, str | None, str | None]] = [
         (c.path.name, c.path, c.lang, c.reference) for c in clips]
@@ -122,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, path, lang, ref in runs:
         audio = decode_file(path)
         dur = len(audio) / SAMPLE_RATE
-        events, cpu, wall = run_clip(engine, path, args.speed)
+        events, cpu, wall = run_clip(engine, path, args.speed, params)
         partial, final = word_latencies(events, args.speed)
         half = dur / 2
         finals = [e for e in events if isinstance(e, Caption) and e.final]

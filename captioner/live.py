@@ -45,6 +45,8 @@ class LiveParams:
         queue_chunks: Bounded audio queue; the oldest chunk is dropped when full.
         lang_confident: Probability above which the identified language is kept.
         beam_size: Decoding beam for live passes (1 = greedy, bounded time).
+        final_window_s: Encoder window of an utterance's final pass: 30 (Whisper's own,
+            most accurate) or None for the smallest that fits (faster commits at pauses).
     """
 
     min_step_s: float = 0.5
@@ -54,6 +56,7 @@ class LiveParams:
     queue_chunks: int = 600
     lang_confident: float = 0.85
     beam_size: int = 1
+    final_window_s: int | None = 30
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,6 @@ class InputWorker:
         segments, lang = self.engine.transcribe(
             audio, lang, offset_s=offset_s, beam_size=self.params.beam_size, prompt=prompt,
             word_timestamps=True, temperature=0.0, condition_on_previous_text=False,
-            hotwords=hotwords or None, window_s=30 if final else None)
+            hotwords=hotwords or None, window_s=self.params.final_window_s if final else None)
         end_s = offset_s + len(audio) / SAMPLE_RATE
         return _PassResult(clean_segments(segments, prompt, end_s), lang, prob)

@@ -51,6 +51,10 @@ CLOSE_TIMEOUT_S = 1.0
 #: Bytes a viewer's socket may hold unsent before its messages wait in its queue.
 WRITE_LIMIT = 32 * 1024
 
+# A viewer whose socket has not taken a byte for this long is cut off even if its queue
+# has room: on a real network the kernel's buffers fill long before the queue does, and
+# the websocket library's keepalive cannot close a connection whose writes are stuck.
+STALL_S = 10.0
 CLOSE_TOO_SLOW = 1013  # "try again later": the client reconnects and resumes
 CLOSE_GOING_AWAY = 1001
 
@@ -266,8 +270,9 @@ class CaptionServer:
 
     def __init__(self, broadcaster: Broadcaster, *, host: str = "0.0.0.0", port: int = 8765,
                  web_root: Path = DEFAULT_WEB_ROOT,
-                 health: Callable[[], dict] | None = None) -> None:
+                 health: Callable[[], dict] | None = None, stall_s: float = STALL_S) -> None:
         self._broadcaster = broadcaster
+        self._stall_s = stall_s
         self._host = host
         self._port = port
         self._web_root = Path(web_root)
@@ -457,12 +462,15 @@ class CaptionServer:
             await ws.close(CLOSE_TOO_SLOW, "too many viewers")
             return
         self._connections.add(ws)
+        stalled = asyncio.create_task(self._watch_stall(ws, self._stall_s))
         tasks = [asyncio.create_task(self._send(ws, viewer)),
                  asyncio.create_task(self._ignore_input(ws)),
-                 asyncio.create_task(cut_off.wait())]
+                 asyncio.create_task(cut_off.wait()), stalled]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            if viewer.dropped:
+            if viewer.dropped or stalled.done():
+                if stalled.done():
+                    logger.info("viewer stalled for %.0f s: cut off", self._stall_s)
                 await self._close_stalled(ws, CLOSE_TOO_SLOW, "too slow")
         finally:
             self._broadcaster.detach(viewer)
@@ -489,6 +497,21 @@ class CaptionServer:
         finally:
             viewer.idle = False
             viewer.write_now = None
+
+    @staticmethod
+    async def _watch_stall(ws: ServerConnection, stall_s: float) -> None:
+        """Returns once the viewer's writes have been blocked for ``stall_s``."""
+        loop = asyncio.get_running_loop()
+        blocked_since: float | None = None
+        period = min(1.0, stall_s / 4)
+        while True:
+            await asyncio.sleep(period)
+            if ws.transport.get_write_buffer_size() < WRITE_LIMIT:
+                blocked_since = None
+            elif blocked_since is None:
+                blocked_since = loop.time()
+            elif loop.time() - blocked_since >= stall_s:
+                return
 
     @staticmethod
     async def _ignore_input(ws: ServerConnection) -> None:

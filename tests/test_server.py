@@ -477,3 +477,31 @@ async def test_close_does_not_hang_on_a_stalled_client():
     finally:
         stalled.transport.abort()
         await stalled.wait_closed()
+
+
+async def test_stalled_viewer_is_cut_off_by_time_even_with_room_in_its_queue():
+    """A viewer that stops reading is dropped after stall_s, not only when its queue is full."""
+    import socket
+
+    broadcaster = Broadcaster(client_queue=100_000, max_clients=3)
+    server = CaptionServer(broadcaster, host="127.0.0.1", port=0, stall_s=1.0)
+    await server.start()
+    try:
+        async with connect(ws_url(server), max_size=None, max_queue=1) as stalled:
+            stalled.transport.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            seq = 0
+            payload = "y" * 60_000
+            async with asyncio.timeout(30):
+                # Publish until the server gives up on the viewer that never reads.
+                while broadcaster.viewer_count:
+                    seq += 1
+                    broadcaster.publish(cap(seq, text=f"{seq} {payload}"))
+                    await asyncio.sleep(0.01)
+            assert broadcaster.dropped_viewers == 0  # its queue never filled
+            # The server has closed (or aborted) the connection on its side.
+            async with asyncio.timeout(TIMEOUT_S):
+                while server._connections:
+                    await asyncio.sleep(0.05)
+    finally:
+        await server.close()

@@ -28,6 +28,7 @@ from captioner.audio import SAMPLE_RATE, decode_file
 from captioner.events import Caption, Status
 from captioner.live import LiveParams
 from captioner.pipeline import LivePipeline
+from captioner.streaming import StreamingParams
 from captioner.sources import FileSource
 from captioner.synth import write_wav
 
@@ -78,11 +79,26 @@ def word_latencies(events: list, speed: float) -> tuple[list, list]:
     return partial, final
 
 
-def run_clip(engine, path: Path, speed: float,
-             params: LiveParams = LiveParams()) -> tuple[list, float, float]:
+def tuned(settings: list[str], final_window: str) -> tuple[LiveParams, StreamingParams]:
+    """LiveParams and StreamingParams with ``KEY=VALUE`` overrides applied."""
+    live: dict = {"final_window_s": None if final_window == "short" else int(final_window)}
+    policy: dict = {}
+    for item in settings:
+        key, value = item.split("=", 1)
+        if key in LiveParams.__dataclass_fields__:
+            live[key] = float(value)
+        elif key in StreamingParams.__dataclass_fields__:
+            policy[key] = float(value)
+        else:
+            raise SystemExit(f"--set {key}: not a LiveParams or StreamingParams field")
+    return LiveParams(**live), StreamingParams(**policy)
+
+
+def run_clip(engine, path: Path, speed: float, params: LiveParams = LiveParams(),
+             policy: StreamingParams = StreamingParams()) -> tuple[list, float, float]:
     events: list = []
     pipeline = LivePipeline(engine, FileSource(path, speed=speed), [events.append],
-                            live_params=params)
+                            live_params=params, policy_params=policy)
     cpu0, wall0 = _cpu_s(), time.perf_counter()
     asyncio.run(pipeline.run())
     return events, _cpu_s() - cpu0, time.perf_counter() - wall0
@@ -109,15 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", help="clips or folders of clips")
     parser.add_argument("--model", default="whisper-base")
     parser.add_argument("--speed", type=float, default=1.0, help="1 = real time")
-    parser.add_argument("--final-window", choices=["30", "short"], default="30",
+    parser.add_argument("--final-window", choices=["30", "20", "15", "short"], default="15",
                         help="encoder window of final passes (see LiveParams)")
+    parser.add_argument("--set", dest="tuning", action="append", default=[],
+                        metavar="KEY=VALUE", help="a LiveParams or StreamingParams field, "
+                        "e.g. min_step_s=0.4 or trim_after_s=5")
     parser.add_argument("--bilingual-minutes", type=float, default=0,
                         help="also build and play an alternating ru/en session this long")
     args = parser.parse_args(argv)
 
-    params = LiveParams(final_window_s=30 if args.final_window == "30" else None)
+    params, policy = tuned(args.tuning, args.final_window)
     engine = load_bench_engine(args.model, f"speed {args.speed}x, final window "
-                               f"{args.final_window}")
+                               f"{args.final_window} {' '.join(args.tuning)}")
     clips = find_clips(args.paths)
     runs: list[tuple[str, Path, str | None, str | None]] = [
         (c.path.name, c.path, c.lang, c.reference) for c in clips]
@@ -129,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, path, lang, ref in runs:
         audio = decode_file(path)
         dur = len(audio) / SAMPLE_RATE
-        events, cpu, wall = run_clip(engine, path, args.speed, params)
+        events, cpu, wall = run_clip(engine, path, args.speed, params, policy)
         partial, final = word_latencies(events, args.speed)
         half = dur / 2
         finals = [e for e in events if isinstance(e, Caption) and e.final]

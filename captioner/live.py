@@ -21,7 +21,7 @@ import numpy as np
 from captioner.asr import WhisperEngine
 from captioner.events import AudioChunk, Caption, Status, Word
 from captioner.guards import clean_segments
-from captioner.streaming import StreamingParams, StreamingPolicy
+from captioner.streaming import StreamingParams, StreamingPolicy, pick_language
 from captioner.vad import SileroVad, VadParams, VadSegmenter
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,8 @@ class LiveParams:
         lang_confident: Probability above which the identified language is kept.
         beam_size: Decoding beam for live passes (1 = greedy, bounded time).
         final_window_s: Encoder window of an utterance's final pass: 30 (Whisper's own,
-            most accurate) or None for the smallest that fits (faster commits at pauses).
+            most accurate, slowest), None for the smallest that fits (fastest, loops
+            more), or between. 15 s measured best on a 2-core CPU (bench/RESULTS.md).
     """
 
     min_step_s: float = 0.5
@@ -56,14 +57,14 @@ class LiveParams:
     queue_chunks: int = 600
     lang_confident: float = 0.85
     beam_size: int = 1
-    final_window_s: int | None = 30
+    final_window_s: int | None = 15
 
 
 @dataclass(frozen=True)
 class _PassResult:
     words: list[Word]
     lang: str
-    lang_prob: float | None
+    settled: bool | None  # None: the language was given, not identified
 
 
 class InputWorker:
@@ -113,6 +114,7 @@ class InputWorker:
         self._audio_start_s = 0.0
         self._last_pass_end_s = 0.0
         self._last_pass_wall_s = 0.0  # submit to result, queueing for the model included
+        self._last_lang: str | None = None  # the previous utterance's language
         self._pending_end_s: float | None = None
 
     # -- feeding (on the loop, cheap) ---------------------------------------------------
@@ -226,6 +228,8 @@ class InputWorker:
             for caption in self.policy.on_hypothesis([], end_s, final=True):
                 self.emit(caption)
         lang = self.policy.lang
+        if lang and self.policy.lang_locked:
+            self._last_lang = lang
         self.policy.end_utterance()
         self._pending_end_s = None
         if self.on_utterance_end is not None:
@@ -241,20 +245,20 @@ class InputWorker:
         if forced:
             self.policy.set_language(forced, locked=True)
         lang = self.policy.lang if (forced or self.policy.lang_locked) else None
+        previous = self._last_lang
         started = time.perf_counter()
         # Hotwords in the utterance's language; none until it is known, since terms in
         # the wrong language would pull identification towards it.
         hot = self.hotwords(lang) if self.hotwords and lang else ""
         result = await loop.run_in_executor(
             self.asr_executor, self._decode, audio, start_s, lang, self.policy.prompt(), hot,
-            final)
+            final, previous)
         self._last_pass_wall_s = time.perf_counter() - started
         self.asr_seconds += self._last_pass_wall_s
         self.passes += 1
         self._last_pass_end_s = end_s
-        if result.lang_prob is not None:
-            self.policy.set_language(result.lang, locked=result.lang_prob
-                                     >= self.params.lang_confident)
+        if result.settled is not None:
+            self.policy.set_language(result.lang, locked=result.settled)
         elif self.policy.lang is None:
             self.policy.set_language(result.lang, locked=False)
         if log.isEnabledFor(logging.DEBUG):
@@ -265,20 +269,23 @@ class InputWorker:
             self.emit(caption)
 
     def _decode(self, audio: np.ndarray, offset_s: float, lang: str | None,
-                prompt: str, hotwords: str = "", final: bool = False) -> _PassResult:
+                prompt: str, hotwords: str = "", final: bool = False,
+                previous: str | None = None) -> _PassResult:
         """One bounded Whisper pass (runs in the ASR executor).
 
-        Provisional passes use a short encoder window (fast); the final pass of an
-        utterance, whose words are committed as they stand, uses Whisper's full 30 s
-        window, where it is least prone to loops.
+        Provisional passes use the shortest encoder window that fits (fast); the final
+        pass of an utterance, whose words are committed as they stand, uses a longer
+        one (``final_window_s``), where Whisper is less prone to loops.
         """
-        prob = None
+        settled = None
         if lang is None:
             guess = self.engine.detect_language(audio)
-            lang, prob = guess.lang, guess.probability
+            choice = pick_language(guess.lang, guess.probability, previous,
+                                   len(audio) / SAMPLE_RATE, confident=self.params.lang_confident)
+            lang, settled = choice.lang, choice.settled
         segments, lang = self.engine.transcribe(
             audio, lang, offset_s=offset_s, beam_size=self.params.beam_size, prompt=prompt,
             word_timestamps=True, temperature=0.0, condition_on_previous_text=False,
             hotwords=hotwords or None, window_s=self.params.final_window_s if final else None)
         end_s = offset_s + len(audio) / SAMPLE_RATE
-        return _PassResult(clean_segments(segments, prompt, end_s), lang, prob)
+        return _PassResult(clean_segments(segments, prompt, end_s), lang, settled)

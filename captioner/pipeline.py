@@ -21,6 +21,7 @@ from captioner.events import AudioChunk, Caption, Status
 from captioner.glossary import Glossary
 from captioner.live import InputWorker, LiveParams
 from captioner.sources import AudioSource
+from captioner.streaming import StreamingParams
 from captioner.tracks import TrackRouter
 
 log = logging.getLogger(__name__)
@@ -82,13 +83,15 @@ class LivePipeline:
                  controls: Controls | None = None, live_params: LiveParams = LiveParams(),
                  first_seq: int = 1, glossary: Glossary = Glossary(),
                  router: TrackRouter | None = None, translation=None,
-                 hotwords: bool = True) -> None:
+                 hotwords: bool = True,
+                 policy_params: StreamingParams = StreamingParams()) -> None:
         self.engine = engine
         self.source = source
         self.sinks = sinks
         self.controls = controls or Controls()
         self.labels = sources_label or {}
         self.live_params = live_params
+        self.policy_params = policy_params
         self.glossary = glossary
         self.use_hotwords = hotwords and bool(glossary.terms)
         self.router = router or TrackRouter(translate=translation is not None)
@@ -162,6 +165,7 @@ class LivePipeline:
                 input_id, self.engine, self._asr, self._vad, self.on_worker_event,
                 forced_language=lambda: self.controls.forced_language,
                 source=self.labels.get(input_id, "floor"), params=self.live_params,
+                policy_params=self.policy_params,
                 hotwords=self.glossary.hotwords if self.use_hotwords else None,
                 on_utterance_end=self._utterance_ended)
             self.workers[input_id] = worker

@@ -40,7 +40,7 @@ class StreamingParams:
             it: two passes that both cut a word short can agree on the wrong word.
     """
 
-    trim_after_s: float = 8.0
+    trim_after_s: float = 5.0
     max_buffer_s: float = 16.0
     stale_after_s: float = 3.0
     right_context_s: float = 0.3
@@ -261,3 +261,36 @@ class StreamingPolicy:
         if self.buffer_start_s < floor:
             self.buffer_start_s = floor
             self.commit_point_s = max(self.commit_point_s, floor)
+
+
+@dataclass(frozen=True)
+class LanguageChoice:
+    """The language to decode an utterance in, and whether it is settled."""
+
+    lang: str
+    settled: bool
+
+
+def pick_language(candidate: str, probability: float, previous: str | None,
+                  audio_s: float, *, confident: float = 0.85, switch: float = 0.9,
+                  switch_audio_s: float = 2.0) -> LanguageChoice:
+    """Weighs a language identification against the input's previous utterance.
+
+    Speakers switch language between utterances, but far less often than a second of
+    audio misleads language identification; and decoding Russian as English makes
+    Whisper *translate* it. So the previous language holds unless the evidence for a
+    switch is strong: a confident identification on enough audio. An unsettled choice
+    is checked again on the next pass, which has more audio.
+
+    Args:
+        candidate: The identified language.
+        probability: Its probability among the allowed languages.
+        previous: The language of this input's previous utterance, if any.
+        audio_s: How much audio the identification heard.
+    """
+    if previous is None or candidate == previous:
+        return LanguageChoice(candidate, probability >= (confident if previous is None
+                                                         else 0.5))
+    if probability >= switch and audio_s >= switch_audio_s:
+        return LanguageChoice(candidate, True)
+    return LanguageChoice(previous, False)

@@ -168,3 +168,21 @@ def test_agreed_word_at_the_very_end_waits_for_right_context():
     assert [c.text for c in finals(out)] == ["climate"]
     out = p.on_hypothesis(words("climate finance for"), 1.3)
     assert [c.text for c in finals(out)] == ["finance"]
+
+
+def test_language_sticks_unless_the_evidence_for_a_switch_is_strong():
+    from captioner.streaming import pick_language
+
+    first = pick_language("ru", 0.95, None, 1.0)
+    assert (first.lang, first.settled) == ("ru", True)
+    unsure = pick_language("en", 0.7, None, 1.0)
+    assert (unsure.lang, unsure.settled) == ("en", False)
+    # A second of Russian heard as English does not switch the input.
+    held = pick_language("en", 0.8, "ru", 1.0)
+    assert (held.lang, held.settled) == ("ru", False)
+    short = pick_language("en", 0.99, "ru", 1.2)
+    assert (short.lang, short.settled) == ("ru", False)
+    switched = pick_language("en", 0.97, "ru", 2.5)
+    assert (switched.lang, switched.settled) == ("en", True)
+    same = pick_language("ru", 0.6, "ru", 0.8)
+    assert (same.lang, same.settled) == ("ru", True)

@@ -20,6 +20,7 @@ from captioner.asr import WhisperEngine, choose_placement
 from captioner.audio import SAMPLE_RATE, decode_file
 from captioner.config import load_config
 from captioner.store import ModelStore, default_root
+from captioner.transcribe import transcribe_audio
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,9 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         audio = decode_file(clip.path)
         dur = len(audio) / SAMPLE_RATE
         start = time.perf_counter()
-        segments, lang = engine.transcribe(audio, None, beam_size=args.beam_size,
-                                           temperature=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
-                                           vad_filter=dur > 30, condition_on_previous_text=True)
+        segments, lang = transcribe_audio(engine, audio, None, args.beam_size)
         proc = time.perf_counter() - start
         total_audio += dur
         total_proc += proc

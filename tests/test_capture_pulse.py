@@ -15,6 +15,7 @@ import pytest
 
 from captioner.capture import MicrophoneSource
 from captioner.events import AudioChunk, Status
+from tests.sourcetools import SourceEvents, dominant_hz
 from tests.pulse import PulseDaemon, pulse_daemon, tone, write_wav  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -31,46 +32,12 @@ def stereo_sink(pulse_daemon: PulseDaemon):  # noqa: F811
     pulse_daemon.unload_sink(SINK)
 
 
-class Capture:
-    """Runs a source in a task, keeps its events, and waits for conditions on them."""
+class Capture(SourceEvents):
+    """A capture run, with helpers for its level statuses and chunks."""
 
-    def __init__(self, source: MicrophoneSource) -> None:
-        self.source = source
-        self.events: list[AudioChunk | Status] = []
-        self._changed = asyncio.Event()
-        self._task: asyncio.Task | None = None
-
-    async def __aenter__(self) -> Capture:
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self.source.stop()
-        await asyncio.wait_for(self._task, 10)
-
-    async def _run(self) -> None:
-        try:
-            async for event in self.source.events():
-                self.events.append(event)
-                self._changed.set()
-        finally:
-            self._changed.set()
-
-    async def wait_for(self, condition: Callable[[], object], limit_s: float, what: str):
-        """Waits until ``condition()`` is truthy, re-checking on each new event."""
-        try:
-            async with asyncio.timeout(limit_s):
-                while not (result := condition()):
-                    if self._task.done():
-                        self._task.result()  # raises what ended the source
-                        pytest.fail(f"the source ended while waiting for {what}")
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            states = [(e.state, e.input_id, e.detail.get("rms_dbfs", e.detail))
-                      for e in self.events if isinstance(e, Status)]
-            pytest.fail(f"no {what} within {limit_s:g} s; statuses so far: {states[-12:]}")
-        return result
+    def describe(self) -> str:
+        return str([(e.state, e.input_id, e.detail.get("rms_dbfs", e.detail))
+                    for e in self.events if isinstance(e, Status)][-12:])
 
     def statuses(self, state: str, since: int = 0, input_id: str | None = None) -> list[Status]:
         return [e for e in self.events[since:] if isinstance(e, Status) and e.state == state
@@ -111,11 +78,6 @@ def loud_part(chunks: list[AudioChunk]) -> np.ndarray:
             start = None
     length, first = best
     return audio[first * frame:(first + length) * frame]
-
-
-def dominant_hz(samples: np.ndarray, rate: int = 16000) -> float:
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    return float(np.fft.rfftfreq(len(samples), 1 / rate)[np.argmax(spectrum)])
 
 
 async def play(daemon: PulseDaemon, wav, sink: str = SINK) -> None:

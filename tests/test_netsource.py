@@ -29,6 +29,7 @@ from captioner.events import AudioChunk, Status
 from captioner.netsource import BlockSplitter, NetworkSource, redact, skip_until
 from captioner.runner import plan_inputs
 from captioner.synth import write_wav
+from tests.sourcetools import SourceEvents, dominant_hz
 from tests.conftest import run_cli
 from tests.textnorm import wer
 
@@ -219,53 +220,11 @@ def tone(freq: float, seconds: float, rate: int = SAMPLE_RATE, amplitude: float 
     return (amplitude * np.sin(2 * np.pi * freq * n / rate)).astype(np.float32)
 
 
-def dominant_hz(samples: np.ndarray, rate: int = SAMPLE_RATE) -> float:
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    return float(np.fft.rfftfreq(len(samples), 1 / rate)[np.argmax(spectrum)])
-
-
 # -- the source ------------------------------------------------------------------------------
 
 
-class Listen:
-    """Runs a source in a task, keeps its events, and waits for conditions on them."""
-
-    def __init__(self, source: NetworkSource) -> None:
-        self.source = source
-        self.events: list[AudioChunk | Status] = []
-        self._changed = asyncio.Event()
-        self._task: asyncio.Task | None = None
-
-    async def __aenter__(self) -> Listen:
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self.source.stop()
-        await asyncio.wait_for(self._task, 10)
-
-    async def _run(self) -> None:
-        try:
-            async for event in self.source.events():
-                self.events.append(event)
-                self._changed.set()
-        finally:
-            self._changed.set()
-
-    async def wait_for(self, condition: Callable[[], object], limit_s: float, what: str):
-        try:
-            async with asyncio.timeout(limit_s):
-                while not condition():
-                    if self._task.done():
-                        self._task.result()
-                        if not condition():
-                            pytest.fail(f"the source ended while waiting for {what}")
-                        break
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            pytest.fail(f"no {what} within {limit_s:g} s; statuses: {self.states()}")
-        return condition()
+class Listen(SourceEvents):
+    """A network source run, with helpers for its statuses."""
 
     def states(self) -> list[str]:
         return [e.state for e in self.events if isinstance(e, Status) and e.state != "levels"]

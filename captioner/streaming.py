@@ -125,6 +125,9 @@ class StreamingPolicy:
     def set_language(self, lang: str, locked: bool) -> None:
         """The utterance's language: identified (maybe re-checked later) or forced."""
         if self._utt is not None and not self._utt.lang_locked:
+            if self._utt.lang not in (None, lang):
+                # Words heard in the other language cannot agree with these.
+                self._utt.tentative = []
             self._utt.lang = lang
             self._utt.lang_locked = locked
 
@@ -160,6 +163,13 @@ class StreamingPolicy:
         fresh = self._after_commit_point(words)
         if final:
             to_commit, tentative = fresh, []
+        elif not utt.lang_locked:
+            # While the language is unsettled the words may be a translation (Whisper
+            # decoding Russian "in English"): show them, commit nothing yet, unless they
+            # are about to leave the bounded buffer.
+            cap = audio_end_s - self.params.max_buffer_s
+            to_commit = [w for w in fresh if w.end_s <= cap]
+            tentative = fresh[len(to_commit):]
         else:
             to_commit = self._agreed(utt.tentative, fresh)
             ready = audio_end_s - self.params.right_context_s

@@ -186,3 +186,20 @@ def test_language_sticks_unless_the_evidence_for_a_switch_is_strong():
     assert (switched.lang, switched.settled) == ("en", True)
     same = pick_language("ru", 0.6, "ru", 0.8)
     assert (same.lang, same.settled) == ("ru", True)
+
+
+def test_nothing_is_committed_while_the_language_is_unsettled():
+    clock = iter(range(10**6))
+    p = StreamingPolicy("floor", StreamingParams(), clock_ns=lambda: next(clock))
+    p.start_utterance(0.0)
+    p.set_language("en", locked=False)
+    p.on_hypothesis(words("the water resources"), 1.5)
+    out = p.on_hypothesis(words("the water resources of"), 2.5)
+    assert finals(out) == []
+    # Settled as Russian: the English guesses are dropped, not agreed with.
+    p.set_language("ru", locked=True)
+    out = p.on_hypothesis(words("водные ресурсы региона"), 3.0)
+    assert finals(out) == []
+    out = p.on_hypothesis(words("водные ресурсы региона сокращаются"), 3.6)
+    assert [c.text for c in finals(out)] == ["водные ресурсы региона"]
+    assert {c.lang for c in finals(out)} == {"ru"}

@@ -44,6 +44,9 @@ class LiveParams:
         tail_s: Audio kept after the VAD's speech end for the final pass.
         queue_chunks: Bounded audio queue; the oldest chunk is dropped when full.
         lang_confident: Probability above which the identified language is kept.
+        sticky_gap_s: After a pause shorter than this the speaker is taken to go on in
+            the previous utterance's language unless identification is sure; after a
+            longer pause (where speakers change) identification decides alone.
         beam_size: Decoding beam for live passes (1 = greedy, bounded time).
         final_window_s: Encoder window of an utterance's final pass: 30 (Whisper's own,
             most accurate, slowest), None for the smallest that fits (fastest, loops
@@ -56,6 +59,7 @@ class LiveParams:
     tail_s: float = 0.25
     queue_chunks: int = 600
     lang_confident: float = 0.85
+    sticky_gap_s: float = 1.0
     beam_size: int = 1
     final_window_s: int | None = 15
 
@@ -115,6 +119,8 @@ class InputWorker:
         self._last_pass_end_s = 0.0
         self._last_pass_wall_s = 0.0  # submit to result, queueing for the model included
         self._last_lang: str | None = None  # the previous utterance's language
+        self._last_utt_end_s = float("-inf")
+        self._utt_start_s = 0.0
         self._pending_end_s: float | None = None
 
     # -- feeding (on the loop, cheap) ---------------------------------------------------
@@ -190,6 +196,7 @@ class InputWorker:
                     await self._final_pass(loop, self._pending_end_s)
                 self._pending_end_s = None
                 if not self.policy.active:
+                    self._utt_start_s = event.at_s
                     self.policy.start_utterance(max(event.at_s - self.params.preroll_s,
                                                     self._audio_start_s))
                     self._last_pass_end_s = self.policy.buffer_start_s
@@ -230,6 +237,7 @@ class InputWorker:
         lang = self.policy.lang
         if lang and self.policy.lang_locked:
             self._last_lang = lang
+        self._last_utt_end_s = end_s
         self.policy.end_utterance()
         self._pending_end_s = None
         if self.on_utterance_end is not None:
@@ -245,7 +253,8 @@ class InputWorker:
         if forced:
             self.policy.set_language(forced, locked=True)
         lang = self.policy.lang if (forced or self.policy.lang_locked) else None
-        previous = self._last_lang
+        gap = self._utt_start_s - self._last_utt_end_s
+        previous = self._last_lang if gap < self.params.sticky_gap_s else None
         started = time.perf_counter()
         # Hotwords in the utterance's language; none until it is known, since terms in
         # the wrong language would pull identification towards it.

@@ -96,11 +96,16 @@ class LanguageGuess:
 
 
 def _windowed_model_class():
-    """A WhisperModel whose encoder sees only the window set for the current thread.
+    """A WhisperModel whose encoder sees only the window set for the current thread,
+    and which reuses the last encoder output for the same features.
 
     faster-whisper pads every 30 s window of features to 3000 frames before encoding.
     For short live buffers most of that is padding; cutting it to the window set with
     :meth:`set_window` makes the encoder several times cheaper.
+
+    Identifying the language and then decoding encodes the same window twice (the
+    encoder is about a third of a short live pass); the output of the last encode is
+    kept per thread and returned again when the features are identical.
     """
     import threading
 
@@ -112,13 +117,33 @@ def _windowed_model_class():
         def set_window(self, frames: int | None) -> None:
             self._local.frames = frames
 
+        def forget_encoding(self) -> None:
+            self._local.last = None
+
         def encode(self, features):
             frames = getattr(self._local, "frames", None)
             if frames and features.shape[-1] > frames:
                 features = features[..., :frames]
-            return super().encode(features)
+            last = getattr(self._local, "last", None)
+            if last is not None and last[0].shape == features.shape and np.array_equal(
+                    last[0], features):
+                return last[1]
+            output = super().encode(features)
+            self._local.last = (np.array(features, copy=True), output)
+            return output
 
     return WindowedWhisperModel
+
+
+def _first_window(model, audio: np.ndarray) -> np.ndarray:
+    """The features of the first 30 s window exactly as faster-whisper's ``transcribe``
+    builds them (so that an encoder output computed here is found again there)."""
+    from faster_whisper.audio import pad_or_trim
+
+    features = model.feature_extractor(audio, chunk_length=30)
+    content_frames = features.shape[-1] - 1
+    return pad_or_trim(features[:, : min(model.feature_extractor.nb_max_frames,
+                                         content_frames)])
 
 
 class WhisperEngine:
@@ -176,23 +201,26 @@ class WhisperEngine:
                                                  chunk_length=30)
         self._model.encode(pad_or_trim(features))
 
-    def detect_language(self, audio: np.ndarray) -> LanguageGuess:
+    def detect_language(self, audio: np.ndarray, window_s: int | None = None) -> LanguageGuess:
         """Identifies the language of ``audio``, choosing only among ``self.languages``.
 
         Whisper ranks all its languages; the probabilities of the allowed ones are
         renormalised so that, for example, Ukrainian-sounding Russian still counts as ru.
+
+        Args:
+            audio: Samples (the first 30 s count).
+            window_s: Encoder window, as for :meth:`transcribe` (None: the smallest that
+                fits). A :meth:`transcribe` of the same audio with the same window right
+                after this call reuses the encoder output.
         """
         if len(self.languages) == 1:
             return LanguageGuess(self.languages[0], 1.0)
-        from faster_whisper.audio import pad_or_trim
-
-        window = window_for(len(audio) / SAMPLE_RATE)
-        frames = window * 100
-        # Passing chunk_length sets the feature extractor's window (it keeps that
-        # setting, so every call here passes one explicitly).
-        features = self._model.feature_extractor(audio[: window * SAMPLE_RATE],
-                                                 chunk_length=window)
-        encoded = self._model.encode(pad_or_trim(features[..., :frames], frames))
+        window = min(window_s or window_for(len(audio) / SAMPLE_RATE), 30)
+        self._model.set_window(window * 100 if window < 30 else None)
+        try:
+            encoded = self._model.encode(_first_window(self._model, audio))
+        finally:
+            self._model.set_window(None)
         ranked = [(token[2:-2], prob)
                   for token, prob in self._model.model.detect_language(encoded)[0]]
         allowed = {lang: p for lang, p in ranked if lang in self.languages}
@@ -239,10 +267,9 @@ class WhisperEngine:
         Returns:
             The segments, and the language used.
         """
+        window = min(window_s or window_for(len(audio) / SAMPLE_RATE), 30)
         if language is None:
-            language = self.detect_language(audio).lang
-        window = window_s or window_for(len(audio) / SAMPLE_RATE)
-        window = min(window, 30)
+            language = self.detect_language(audio, window).lang
         self._model.set_window(window * 100 if window < 30 else None)
         try:
             segments, _info = self._model.transcribe(
@@ -256,6 +283,7 @@ class WhisperEngine:
             return self._collect(segments, language, offset_s, progress), language
         finally:
             self._model.set_window(None)
+            self._model.forget_encoding()
 
     @staticmethod
     def _collect(segments, language: str, offset_s: float,

@@ -21,7 +21,7 @@ import numpy as np
 from captioner.asr import WhisperEngine
 from captioner.events import AudioChunk, Caption, Status, Word
 from captioner.guards import clean_segments
-from captioner.streaming import StreamingParams, StreamingPolicy, pick_language
+from captioner.streaming import LanguageRule, StreamingParams, StreamingPolicy, pick_language
 from captioner.vad import SileroVad, VadParams, VadSegmenter
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,8 @@ class LiveParams:
         preroll_s: Audio kept before the VAD's speech start (word onsets are soft).
         tail_s: Audio kept after the VAD's speech end for the final pass.
         queue_chunks: Bounded audio queue; the oldest chunk is dropped when full.
-        lang_confident: Probability above which the identified language is kept.
-        sticky_gap_s: After a pause shorter than this the speaker is taken to go on in
-            the previous utterance's language unless identification is sure; after a
-            longer pause (where speakers change) identification decides alone.
+        language: When an identified language is trusted, against the input's
+            previous utterance (:class:`captioner.streaming.LanguageRule`).
         beam_size: Decoding beam for live passes (1 = greedy, bounded time).
         final_window_s: Encoder window of an utterance's final pass: 30 (Whisper's own,
             most accurate, slowest), None for the smallest that fits (fastest, loops
@@ -58,8 +56,7 @@ class LiveParams:
     preroll_s: float = 1.0
     tail_s: float = 0.25
     queue_chunks: int = 600
-    lang_confident: float = 0.85
-    sticky_gap_s: float = 1.0
+    language: LanguageRule = LanguageRule()
     beam_size: int = 1
     final_window_s: int | None = 15
 
@@ -253,15 +250,17 @@ class InputWorker:
         if forced:
             self.policy.set_language(forced, locked=True)
         lang = self.policy.lang if (forced or self.policy.lang_locked) else None
-        gap = self._utt_start_s - self._last_utt_end_s
-        previous = self._last_lang if gap < self.params.sticky_gap_s else None
+        gap_s = self._utt_start_s - self._last_utt_end_s
+        speech_s = end_s - self._utt_start_s
         started = time.perf_counter()
         # Hotwords in the utterance's language; none until it is known, since terms in
         # the wrong language would pull identification towards it.
         hot = self.hotwords(lang) if self.hotwords and lang else ""
+        # One prompt per language: the pass's language may be decided in the executor.
+        prompts = {code: self.policy.prompt(code) for code in self.engine.languages}
         result = await loop.run_in_executor(
-            self.asr_executor, self._decode, audio, start_s, lang, self.policy.prompt(), hot,
-            final, previous)
+            self.asr_executor, self._decode, audio, start_s, lang, prompts, hot,
+            final, self._last_lang, speech_s, gap_s)
         self._last_pass_wall_s = time.perf_counter() - started
         self.asr_seconds += self._last_pass_wall_s
         self.passes += 1
@@ -278,8 +277,9 @@ class InputWorker:
             self.emit(caption)
 
     def _decode(self, audio: np.ndarray, offset_s: float, lang: str | None,
-                prompt: str, hotwords: str = "", final: bool = False,
-                previous: str | None = None) -> _PassResult:
+                prompts: dict[str, str], hotwords: str = "", final: bool = False,
+                previous: str | None = None, speech_s: float = 0.0,
+                gap_s: float = float("inf")) -> _PassResult:
         """One bounded Whisper pass (runs in the ASR executor).
 
         Provisional passes use the shortest encoder window that fits (fast); the final
@@ -287,14 +287,19 @@ class InputWorker:
         one (``final_window_s``), where Whisper is less prone to loops.
         """
         settled = None
+        window_s = self.params.final_window_s if final else None
         if lang is None:
-            guess = self.engine.detect_language(audio)
-            choice = pick_language(guess.lang, guess.probability, previous,
-                                   len(audio) / SAMPLE_RATE, confident=self.params.lang_confident)
+            guess = self.engine.detect_language(audio, window_s)
+            choice = pick_language(guess.lang, guess.probability, previous, speech_s, gap_s,
+                                   final=final, rule=self.params.language)
             lang, settled = choice.lang, choice.settled
+            log.debug("%s: language %s (p=%.2f on %.1f s of speech, previous %s, pause %.1f s)"
+                      " -> %s%s", self.input_id, guess.lang, guess.probability, speech_s,
+                      previous, gap_s, lang, "" if settled else ", unsettled")
+        prompt = prompts.get(lang, "")
         segments, lang = self.engine.transcribe(
             audio, lang, offset_s=offset_s, beam_size=self.params.beam_size, prompt=prompt,
             word_timestamps=True, temperature=0.0, condition_on_previous_text=False,
-            hotwords=hotwords or None, window_s=self.params.final_window_s if final else None)
+            hotwords=hotwords or None, window_s=window_s)
         end_s = offset_s + len(audio) / SAMPLE_RATE
         return _PassResult(clean_segments(segments, prompt, end_s), lang, settled)

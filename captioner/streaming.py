@@ -57,7 +57,7 @@ def _same_word(a: str, b: str) -> bool:
         return False
     if a == b:
         return True
-    return min(len(a), len(b)) >= 5 and difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
+    return min(len(a), len(b)) >= 6 and difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
 
 
 def _join(words: Sequence[Word]) -> str:

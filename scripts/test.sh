@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
+# Lint first: it takes a second and names the file and line.
+.venv/bin/ruff check captioner bench tests scripts
 export PYTHONASYNCIODEBUG=1
 exec .venv/bin/python -m pytest "$@"

@@ -8,15 +8,14 @@ as ALSA's ``pulse`` device at 44.1 kHz while the sink runs at 48 kHz.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 from captioner.capture import MicrophoneSource
 from captioner.events import AudioChunk, Status
-from tests.sourcetools import SourceEvents, dominant_hz
 from tests.pulse import PulseDaemon, pulse_daemon, tone, write_wav  # noqa: F401
+from tests.sourcetools import SourceEvents, dominant_hz
 
 pytestmark = pytest.mark.integration
 

@@ -37,7 +37,8 @@ def test_unreliable_segments():
 
 
 def test_repetition_loops_are_cut():
-    ws = [Word(" " + t, i, i + 0.5) for i, t in enumerate("we will we will we will we will go".split())]
+    text = "we will we will we will we will go"
+    ws = [Word(" " + t, i, i + 0.5) for i, t in enumerate(text.split())]
     assert " ".join(w.text.strip() for w in cut_repetitions(ws)) == "we will we will go"
     same = [Word(" the", i, i + 0.5) for i in range(10)]
     assert len(cut_repetitions(same)) == 2
@@ -72,3 +73,41 @@ def test_words_after_the_audio_are_dropped():
     late = seg("water is scarce")
     out = clean_segments([late], audio_end_s=0.5)
     assert [w.text.strip() for w in out] == ["water", "is"]
+
+
+def test_a_looping_segment_keeps_the_words_before_the_loop():
+    # Seen live on the English lecture: right speech, then a loop; dropping the whole
+    # segment left the screen empty for seconds.
+    loop = seg("that is to say " * 6, compression_ratio=5.0)
+    out = clean_segments([loop])
+    assert [w.text.strip() for w in out] == ["that", "is", "to", "say"]
+    tail = seg("where we actually are in the journals ____ ____", compression_ratio=3.0)
+    assert [w.text.strip() for w in clean_segments([tail])] == [
+        "where", "we", "actually", "are", "in", "the", "journals"]
+    signs = seg("the 4 % 4 % 4 % 4 %", compression_ratio=3.8)
+    assert [w.text.strip() for w in clean_segments([signs])] == ["the", "4", "%"]
+    # A high compression ratio with no loop to cut at: dropped, as before.
+    assert clean_segments([seg("noise", compression_ratio=4.0)]) == []
+    # The other figures still apply to what is kept.
+    assert clean_segments([seg("la la la la la la", compression_ratio=3.0,
+                               avg_logprob=-1.5)]) == []
+
+
+def test_words_squeezed_into_no_time_are_cut():
+    from captioner.guards import cut_squeezed
+
+    ws = [Word(" " + t, i * 0.4, i * 0.4 + 0.3) for i, t in enumerate("no account of".split())]
+    ws += [Word(" " + t, 1.5, 1.5) for t in "to say much of political philosophy".split()]
+    assert [w.text.strip() for w in cut_squeezed(ws)] == ["no", "account", "of"]
+    # One or two short words ("a", "I") are normal.
+    quick = [Word(" a", 0.0, 0.02), Word(" I", 0.1, 0.12), Word(" see", 0.2, 0.5)]
+    assert cut_squeezed(quick) == quick
+    echo = [Word(" " + t, 0.0, 0.0) for t in "much of political philosophy".split()]
+    echo += [Word(" where", 0.6, 0.9), Word(" we", 0.9, 1.1)]
+    assert [w.text.strip() for w in cut_squeezed(echo)] == ["where", "we"]
+
+
+def test_a_long_phrase_loop_is_cut_too():
+    phrase = "develops theories that tell you what a political philosophy is, "
+    out = clean_segments([seg(phrase * 4, compression_ratio=3.5)])
+    assert " ".join(w.text.strip() for w in out) == phrase.strip()

@@ -16,7 +16,6 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +28,8 @@ from captioner.events import AudioChunk, Status
 from captioner.netsource import BlockSplitter, NetworkSource, redact, skip_until
 from captioner.runner import plan_inputs
 from captioner.synth import write_wav
-from tests.sourcetools import SourceEvents, dominant_hz
 from tests.conftest import run_cli
+from tests.sourcetools import SourceEvents, dominant_hz
 from tests.textnorm import wer
 
 # -- pure parts ----------------------------------------------------------------------------

@@ -501,7 +501,7 @@ async def test_stalled_viewer_is_cut_off_by_time_even_with_room_in_its_queue():
             assert broadcaster.dropped_viewers == 0  # its queue never filled
             # The server has closed (or aborted) the connection on its side.
             async with asyncio.timeout(TIMEOUT_S):
-                while server._connections:
+                while server._connections:  # noqa: ASYNC110 (polling a library's state)
                     await asyncio.sleep(0.05)
     finally:
         await server.close()

@@ -82,4 +82,23 @@ def load_bench_engine(model: str, note: str = ""):
     print(f"machine: {describe()}")
     print(f"model: {model} on {placement.device} ({placement.compute_type}, "
           f"{placement.threads} threads){'; ' + note if note else ''}")
+    print(f"calibration: {calibrate(engine):.3f} s for one provisional pass over 5 s of the "
+          "demo recording (compare runs by this: neighbours on a shared host slow it)")
     return engine
+
+
+def calibrate(engine, repeats: int = 5) -> float:
+    """Median time of a live-style pass (greedy, short window, word times) over 5 s."""
+    import statistics
+    import time
+
+    from captioner.audio import decode_file
+    from captioner.runner import DEMO_RECORDING
+
+    audio = decode_file(DEMO_RECORDING)[: 5 * 16000]
+    times = []
+    for _ in range(repeats + 1):
+        started = time.perf_counter()
+        engine.transcribe(audio, "ru", beam_size=1, temperature=0.0, window_s=None)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:])

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import error_rate, find_clips, load_bench_engine, normalise
+from bench.common import calibrate, error_rate, find_clips, load_bench_engine, normalise
 from captioner.audio import SAMPLE_RATE, decode_file
 from captioner.events import Caption, Status
 from captioner.live import LiveParams
@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  committed {summary(all_f)}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  peak RSS {peak:.0f} MB")
+    print(f"  calibration at the end: {calibrate(engine):.3f} s (see the top)")
     return 0
 
 

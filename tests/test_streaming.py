@@ -178,6 +178,11 @@ def test_language_settles_only_on_enough_speech():
     assert (early.lang, early.settled) == ("en", False)
     early_with_previous = pick_language("en", 0.99, "ru", 0.4, gap_s=5.0)
     assert (early_with_previous.lang, early_with_previous.settled) == ("ru", False)
+    # A near-certain identification of the previous language settles sooner.
+    going_on = pick_language("ru", 0.99, "ru", 0.9, gap_s=3.0)
+    assert (going_on.lang, going_on.settled) == ("ru", True)
+    assert not pick_language("ru", 0.9, "ru", 0.9, gap_s=3.0).settled
+    assert not pick_language("ru", 0.99, "ru", 0.5, gap_s=3.0).settled
     first = pick_language("ru", 0.95, None, 1.6)
     assert (first.lang, first.settled) == ("ru", True)
     unsure = pick_language("en", 0.7, None, 1.6)
@@ -249,3 +254,26 @@ def test_prompt_in_the_language_asked_for():
     p.set_language("en", locked=False)  # a guess: the pass may decode in Russian
     assert p.prompt("en").startswith("hello there")
     assert p.prompt("ru") == ""
+
+
+def test_one_disputed_word_does_not_hold_back_the_words_after_it():
+    # Seen on the English lecture: "How is going to ..." then "Who's going to ...";
+    # prefix agreement held the whole sentence back until the latency cap.
+    p = policy()
+    p.on_hypothesis(words("How is going to implement a tax"), 2.0)
+    out = p.on_hypothesis(words("Who's going to implement a tax now"), 2.5)
+    assert [c.text for c in finals(out)] == ["Who's going to implement a"]
+    # Two disputed words in a row are not skipped.
+    q = policy()
+    q.on_hypothesis(words("the minister said that water"), 2.0)
+    out = q.on_hypothesis(words("a minister says that water is"), 2.5)
+    assert finals(out) == []
+    # Readings that share little, or a word one pass lacks, stop the agreement.
+    r = policy()
+    r.on_hypothesis(words("выплачивает дивиденды по всем акциям"), 2.0)
+    out = r.on_hypothesis(words("выплачивает DVD по всем акциям в"), 2.2)
+    assert [c.text for c in finals(out)] == ["выплачивает"]
+    s = policy()
+    s.on_hypothesis(words("он проторчал здесь уже год"), 2.0)
+    out = s.on_hypothesis(words("проторчал здесь уже год и"), 2.2)
+    assert finals(out) == []

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import find_clips, load_bench_engine
+from bench.common import calibrate, find_clips, load_bench_engine
 from bench.latency import build_bilingual, pct
 from captioner.events import Caption, Status
 from captioner.pipeline import LivePipeline
@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     first, last = samples[min(6, len(samples) - 1)][1], samples[-1][1]
     print(f"RSS after 1 min {first:.0f} MB, at the end {last:.0f} MB "
           f"({last - first:+.0f} MB); dropped chunks {pipeline.stats.dropped_chunks}")
+    print(f"calibration at the end: {calibrate(engine):.3f} s (see the top)")
     return 0
 
 

@@ -31,10 +31,10 @@ WINDOWS_S = (10, 15, 20, 30)
 WINDOW_MARGIN_S = 3.0
 
 
-def window_for(duration_s: float) -> int:
+def window_for(duration_s: float, margin_s: float = WINDOW_MARGIN_S) -> int:
     """The smallest encoder window (seconds) that holds ``duration_s`` plus a margin."""
     for window in WINDOWS_S:
-        if duration_s + WINDOW_MARGIN_S <= window:
+        if duration_s + margin_s <= window:
             return window
     return WINDOWS_S[-1]
 

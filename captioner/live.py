@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from captioner.asr import WhisperEngine
+from captioner.asr import WINDOW_MARGIN_S, WhisperEngine, window_for
 from captioner.events import AudioChunk, Caption, Status, Word
 from captioner.guards import clean_segments
 from captioner.streaming import LanguageRule, StreamingParams, StreamingPolicy, pick_language
@@ -46,6 +46,8 @@ class LiveParams:
         language: When an identified language is trusted, against the input's
             previous utterance (:class:`captioner.streaming.LanguageRule`).
         beam_size: Decoding beam for live passes (1 = greedy, bounded time).
+        window_margin_s: Provisional passes encode the smallest window that holds the
+            audio plus this much (Whisper loops more when the audio fills its window).
         final_window_s: Encoder window of an utterance's final pass: 30 (Whisper's own,
             most accurate, slowest), None for the smallest that fits (fastest, loops
             more), or between. 15 s measured best on a 2-core CPU (bench/RESULTS.md).
@@ -58,6 +60,7 @@ class LiveParams:
     queue_chunks: int = 600
     language: LanguageRule = LanguageRule()
     beam_size: int = 1
+    window_margin_s: float = WINDOW_MARGIN_S
     final_window_s: int | None = 15
 
 
@@ -287,7 +290,8 @@ class InputWorker:
         one (``final_window_s``), where Whisper is less prone to loops.
         """
         settled = None
-        window_s = self.params.final_window_s if final else None
+        window_s = (self.params.final_window_s if final else None) or window_for(
+            len(audio) / SAMPLE_RATE, self.params.window_margin_s)
         if lang is None:
             guess = self.engine.detect_language(audio, window_s)
             choice = pick_language(guess.lang, guess.probability, previous, speech_s, gap_s,

@@ -118,3 +118,32 @@ def test_run_print_contract_and_session_record(clips, model_dir, tmp_path):
     srt = next((session / "export").glob("*.ru.srt")).read_text(encoding="utf-8")
     assert cer(clips["ru_water"].text, " ".join(
         line for line in srt.splitlines() if line and not line[0].isdigit())) <= 0.15
+
+
+def test_identification_and_decoding_share_one_encoder_run(engine, clips):
+    audio = decode_file(clips["ru_welcome"].path)[: 16000 * 4]
+    model = engine._model
+    runs = []
+    base = type(model).__mro__[1]  # faster-whisper's WhisperModel
+    original = base.encode
+
+    def counting(self, features):
+        runs.append(features.shape)
+        return original(self, features)
+
+    base.encode = counting
+    try:
+        guess = engine.detect_language(audio)
+        segments, lang = engine.transcribe(audio, guess.lang, window_s=None)
+    finally:
+        base.encode = original
+    assert (guess.lang, lang) == ("ru", "ru")
+    assert segments and len(runs) == 1, runs
+    # The reuse is only for identical features: other audio is encoded afresh.
+    runs.clear()
+    base.encode = counting
+    try:
+        engine.transcribe(audio[: 16000 * 3], "ru", window_s=None)
+    finally:
+        base.encode = original
+    assert len(runs) == 1

@@ -7,6 +7,7 @@ it in an executor and never decode on an event loop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -125,8 +126,7 @@ def _windowed_model_class():
             if frames and features.shape[-1] > frames:
                 features = features[..., :frames]
             last = getattr(self._local, "last", None)
-            if last is not None and last[0].shape == features.shape and np.array_equal(
-                    last[0], features):
+            if last is not None and np.array_equal(last[0], features):
                 return last[1]
             output = super().encode(features)
             self._local.last = (np.array(features, copy=True), output)
@@ -201,6 +201,17 @@ class WhisperEngine:
                                                  chunk_length=30)
         self._model.encode(pad_or_trim(features))
 
+    @contextlib.contextmanager
+    def _encoder_window(self, audio: np.ndarray, window_s: int | None):
+        """Sets the encoder window for the calls inside (see :func:`window_for`) and
+        yields it in seconds; 30 s is Whisper's own, uncut."""
+        window = min(window_s or window_for(len(audio) / SAMPLE_RATE), 30)
+        self._model.set_window(window * 100 if window < 30 else None)
+        try:
+            yield window
+        finally:
+            self._model.set_window(None)
+
     def detect_language(self, audio: np.ndarray, window_s: int | None = None) -> LanguageGuess:
         """Identifies the language of ``audio``, choosing only among ``self.languages``.
 
@@ -215,12 +226,8 @@ class WhisperEngine:
         """
         if len(self.languages) == 1:
             return LanguageGuess(self.languages[0], 1.0)
-        window = min(window_s or window_for(len(audio) / SAMPLE_RATE), 30)
-        self._model.set_window(window * 100 if window < 30 else None)
-        try:
+        with self._encoder_window(audio, window_s):
             encoded = self._model.encode(_first_window(self._model, audio))
-        finally:
-            self._model.set_window(None)
         ranked = [(token[2:-2], prob)
                   for token, prob in self._model.model.detect_language(encoded)[0]]
         allowed = {lang: p for lang, p in ranked if lang in self.languages}
@@ -267,22 +274,22 @@ class WhisperEngine:
         Returns:
             The segments, and the language used.
         """
-        window = min(window_s or window_for(len(audio) / SAMPLE_RATE), 30)
         if language is None:
-            language = self.detect_language(audio, window).lang
-        self._model.set_window(window * 100 if window < 30 else None)
+            language = self.detect_language(audio, window_s).lang
         try:
-            segments, _info = self._model.transcribe(
-                audio, language=language, task=task, beam_size=beam_size,
-                chunk_length=30, temperature=temperature, initial_prompt=prompt or None,
-                word_timestamps=word_timestamps, vad_filter=vad_filter,
-                condition_on_previous_text=condition_on_previous_text,
-                hotwords=hotwords or None,
-                max_new_tokens=token_budget(len(audio) / SAMPLE_RATE) if window < 30 else None,
-            )
-            return self._collect(segments, language, offset_s, progress), language
+            with self._encoder_window(audio, window_s) as window:
+                segments, _info = self._model.transcribe(
+                    audio, language=language, task=task, beam_size=beam_size,
+                    chunk_length=30, temperature=temperature, initial_prompt=prompt or None,
+                    word_timestamps=word_timestamps, vad_filter=vad_filter,
+                    condition_on_previous_text=condition_on_previous_text,
+                    hotwords=hotwords or None,
+                    max_new_tokens=(token_budget(len(audio) / SAMPLE_RATE) if window < 30
+                                    else None),
+                )
+                # Decoding happens while the generator is consumed, inside the window.
+                return self._collect(segments, language, offset_s, progress), language
         finally:
-            self._model.set_window(None)
             self._model.forget_encoding()
 
     @staticmethod

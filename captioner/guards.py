@@ -35,6 +35,12 @@ _NON_SPEECH = re.compile(r"^\s*[\[(*♪♫#][^\])*]*[\])*♪♫#]?\s*$")
 # A "word" of only punctuation or underscores ("____", "..."), but not a sign people say.
 _JUNK = re.compile(r"^[\W_]+$")
 _SAID_SIGNS = set("%$€£№+&")
+
+
+def _is_junk(text: str) -> bool:
+    """Only punctuation or underscores, and no sign a speaker says ("%", "$")."""
+    text = text.strip()
+    return bool(_JUNK.match(text)) and not set(text) & _SAID_SIGNS
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 
 
@@ -118,8 +124,7 @@ def before_loop(words: Sequence[Word], max_ngram: int = 16, copies: int = 3) -> 
     """
     keys = [normalise(w.text) or w.text.strip() for w in words]
     for i, word in enumerate(words):
-        text = word.text.strip()
-        if _JUNK.match(text) and not (set(text) & _SAID_SIGNS):
+        if _is_junk(word.text):
             return list(words[:i])
         for n in range(1, max_ngram + 1):
             gram = keys[i:i + n]
@@ -171,7 +176,7 @@ def strip_non_speech_words(words: Sequence[Word]) -> list[Word]:
     """Drops bracketed sound labels ("[Music]", "(аплодисменты)", "♪"), empty words and
     words of only punctuation or underscores."""
     return [w for w in words if w.text.strip() and not _NON_SPEECH.match(w.text)
-            and not (_JUNK.match(w.text.strip()) and not set(w.text) & _SAID_SIGNS)]
+            and not _is_junk(w.text)]
 
 
 def strip_prompt_echo(words: Sequence[Word], prompt: str, min_words: int = 3) -> list[Word]:
@@ -201,14 +206,16 @@ def clean_segments(segments: Sequence[Segment], prompt: str = "",
     words: list[Word] = []
     for seg in segments:
         seg_words = list(seg.words)
+        max_compression = MAX_COMPRESSION
         if seg.compression_ratio > MAX_COMPRESSION:
             # A loop: keep what came before it, judged on Whisper's other figures.
             seg_words = before_loop(seg_words)
             if not seg_words:
                 continue
-            seg = replace(seg, text="".join(w.text for w in seg_words), compression_ratio=1.0)
+            seg = replace(seg, text="".join(w.text for w in seg_words))
+            max_compression = float("inf")
         seg_words = strip_non_speech_words(seg_words)
-        if not segment_is_reliable(seg):
+        if not segment_is_reliable(seg, max_compression=max_compression):
             continue
         confident = seg.avg_logprob > -0.5 and seg.no_speech_prob < 0.3
         if is_hallucination(seg.text, confident=confident):

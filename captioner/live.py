@@ -48,6 +48,14 @@ class LiveParams:
         beam_size: Decoding beam for live passes (1 = greedy, bounded time).
         window_margin_s: Provisional passes encode the smallest window that holds the
             audio plus this much (Whisper loops more when the audio fills its window).
+        no_repeat_ngram: Live passes may not repeat a run of this many tokens (0: off).
+            A loop ("that is to say that is to say ...", "______") otherwise runs to
+            the token budget: replaying 164 recorded passes of the two lectures and two
+            clips, 6 cut decoding time by 11% and passes over 1 s from 24 to 6, and
+            changed the text of 8, as often for the better as not (bench/RESULTS.md).
+        one_window: Decode each pass in one window; when its text does not end cleanly
+            the rest is left to the next pass instead of being decoded again from the
+            last word, encoder and all (see :func:`captioner.asr._windowed_model_class`).
         final_window_s: Encoder window of an utterance's final pass: 30 (Whisper's own,
             most accurate, slowest), None for the smallest that fits (fastest, loops
             more), or between. 15 s measured best on a 2-core CPU (bench/RESULTS.md).
@@ -61,6 +69,8 @@ class LiveParams:
     language: LanguageRule = LanguageRule()
     beam_size: int = 1
     window_margin_s: float = WINDOW_MARGIN_S
+    no_repeat_ngram: int = 6
+    one_window: bool = True
     final_window_s: int | None = 15
 
 
@@ -304,7 +314,9 @@ class InputWorker:
         segments, lang = self.engine.transcribe(
             audio, lang, offset_s=offset_s, beam_size=self.params.beam_size, prompt=prompt,
             word_timestamps=True, temperature=0.0, condition_on_previous_text=False,
-            hotwords=hotwords or None, window_s=window_s)
+            hotwords=hotwords or None, window_s=window_s,
+            no_repeat_ngram_size=self.params.no_repeat_ngram,
+            one_window=self.params.one_window)
         end_s = offset_s + len(audio) / SAMPLE_RATE
         words = clean_segments(segments, prompt, end_s)
         if not words and segments and log.isEnabledFor(logging.DEBUG):

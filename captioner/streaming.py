@@ -150,7 +150,12 @@ class StreamingPolicy:
         # would be taken as already said, and Whisper would skip them.
         pieces = [text for end_s, text in self._history.get(lang, [])
                   if end_s <= self.buffer_start_s + 0.05]
-        return " ".join(pieces)[-self.params.prompt_chars:].lstrip()
+        text = " ".join(pieces)
+        if len(text) <= self.params.prompt_chars:
+            return text
+        # Cut at a word boundary: a word's tail ("nswer") reads as a different word.
+        tail = text[-self.params.prompt_chars:]
+        return tail.split(" ", 1)[1] if " " in tail else ""
 
     # -- passes ------------------------------------------------------------------------
 

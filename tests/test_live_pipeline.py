@@ -147,3 +147,25 @@ def test_identification_and_decoding_share_one_encoder_run(engine, clips):
     finally:
         base.encode = original
     assert len(runs) == 1
+
+
+def test_one_window_keeps_the_unfinished_segment_instead_of_decoding_again(engine):
+    from faster_whisper.tokenizer import Tokenizer
+
+    model = engine._model
+    tok = Tokenizer(model.hf_tokenizer, True, task="transcribe", language="en")
+    tb = tok.timestamp_begin
+    said, cut = tok.encode(" Good morning."), tok.encode(" and wel")
+    # A window whose last segment has no closing timestamp (the buffer ends mid-word).
+    tokens = [tb, *said, tb + 50, tb + 50, *cut]
+    args = (tok, tokens, 0.0, 400, 4.0, 0)
+    segments, seek, _ = model._split_segments_by_timestamps(*args)
+    assert [s["tokens"] for s in segments] == [[tb, *said, tb + 50]]
+    assert seek == 50 * model.input_stride  # faster-whisper would decode again from 1 s
+    model.set_one_window(True)
+    try:
+        segments, seek, single_ending = model._split_segments_by_timestamps(*args)
+    finally:
+        model.set_one_window(False)
+    assert [s["tokens"] for s in segments] == [[tb, *said, tb + 50], [tb + 50, *cut]]
+    assert seek == 400 and single_ending  # the window is done

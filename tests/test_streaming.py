@@ -134,6 +134,16 @@ def test_prompt_holds_only_text_outside_the_buffer():
     assert p.prompt().startswith("first words here")
 
 
+def test_prompt_is_cut_at_a_word_boundary():
+    p = policy(prompt_chars=16)
+    p.on_hypothesis(words("the answer that comes back is well"), 3.0, final=True)
+    p.end_utterance()
+    p.start_utterance(5.0)
+    p.set_language("en", locked=True)
+    # The last 16 characters start inside "comes"; a word's tail reads as another word.
+    assert p.prompt() == "back is well"
+
+
 def test_languages_keep_separate_prompts():
     p = policy()
     p.on_hypothesis(words("hello there"), 1.0, final=True)

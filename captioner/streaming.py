@@ -38,6 +38,8 @@ class StreamingParams:
             and holding it longer only adds latency.
         right_context_s: An agreed word is committed only once this much audio follows
             it: two passes that both cut a word short can agree on the wrong word.
+        read_alike: One disputed word that two passes spell alike does not stop the
+            agreement when the next two words agree (see ``_agreed``).
     """
 
     trim_after_s: float = 5.0
@@ -46,6 +48,7 @@ class StreamingParams:
     right_context_s: float = 0.3
     prompt_chars: int = 160
     overlap_tolerance_s: float = 0.15
+    read_alike: bool = True
 
 
 def _key(word: Word) -> str:
@@ -186,7 +189,7 @@ class StreamingPolicy:
             to_commit = [w for w in fresh if w.end_s <= cap]
             tentative = fresh[len(to_commit):]
         else:
-            to_commit = self._agreed(utt.tentative, fresh)
+            to_commit = self._agreed(utt.tentative, fresh, self.params.read_alike)
             ready = audio_end_s - self.params.right_context_s
             while to_commit and to_commit[-1].end_s > ready:
                 to_commit.pop()
@@ -238,7 +241,8 @@ class StreamingPolicy:
         return [w for w in words if w.end_s > self.commit_point_s + tol]
 
     @staticmethod
-    def _agreed(previous: Sequence[Word], current: Sequence[Word]) -> list[Word]:
+    def _agreed(previous: Sequence[Word], current: Sequence[Word],
+                read_alike: bool = True) -> list[Word]:
         """The words of the current hypothesis that the previous one confirms.
 
         The common prefix of the two, where long words that differ by a letter
@@ -262,6 +266,8 @@ class StreamingPolicy:
                 i, j = i + 1, j + 1
                 agreed = j
                 continue
+            if not read_alike:
+                break
             for skip_prev, skip_cur in ((1, 1), (1, 2), (2, 1)):
                 old, new = prev[i:i + skip_prev], cur[j:j + skip_cur]
                 # One word against two that contain it is a word dropped, not a reading.

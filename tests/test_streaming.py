@@ -287,3 +287,7 @@ def test_one_disputed_word_does_not_hold_back_the_words_after_it():
     s.on_hypothesis(words("он проторчал здесь уже год"), 2.0)
     out = s.on_hypothesis(words("проторчал здесь уже год и"), 2.2)
     assert finals(out) == []
+    # With read_alike off, any disputed word stops the agreement.
+    t = policy(read_alike=False)
+    t.on_hypothesis(words("How is going to implement a tax"), 2.0)
+    assert finals(t.on_hypothesis(words("Who's going to implement a tax now"), 2.5)) == []

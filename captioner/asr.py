@@ -318,25 +318,27 @@ class WhisperEngine:
                                     else None),
                 )
                 # Decoding happens while the generator is consumed, inside the window.
-                return self._collect(segments, language, offset_s, progress), language
+                return collect_segments(segments, language, offset_s, progress), language
         finally:
             self._model.forget_encoding()
             self._model.set_one_window(False)
 
-    @staticmethod
-    def _collect(segments, language: str, offset_s: float,
-                 progress: Callable[[float], None] | None) -> list[Segment]:
-        out: list[Segment] = []
-        for seg in segments:  # decoding happens here, as the generator is consumed
-            words = tuple(
-                Word(w.word, w.start + offset_s, w.end + offset_s, w.probability)
-                for w in (seg.words or ())
-            )
-            out.append(Segment(
-                text=seg.text.strip(), start_s=seg.start + offset_s, end_s=seg.end + offset_s,
-                lang=language, words=words, avg_logprob=seg.avg_logprob,
-                no_speech_prob=seg.no_speech_prob, compression_ratio=seg.compression_ratio,
-            ))
-            if progress is not None:
-                progress(seg.end)
-        return out
+
+def collect_segments(segments, language: str, offset_s: float = 0.0,
+                     progress: Callable[[float], None] | None = None) -> list[Segment]:
+    """Consumes faster-whisper's lazy segments (decoding happens here) into ours,
+    with times moved by ``offset_s``."""
+    out: list[Segment] = []
+    for seg in segments:
+        words = tuple(
+            Word(w.word, w.start + offset_s, w.end + offset_s, w.probability)
+            for w in (seg.words or ())
+        )
+        out.append(Segment(
+            text=seg.text.strip(), start_s=seg.start + offset_s, end_s=seg.end + offset_s,
+            lang=language, words=words, avg_logprob=seg.avg_logprob,
+            no_speech_prob=seg.no_speech_prob, compression_ratio=seg.compression_ratio,
+        ))
+        if progress is not None:
+            progress(seg.end)
+    return out

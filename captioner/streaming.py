@@ -63,6 +63,10 @@ def _same_word(a: str, b: str) -> bool:
     return min(len(a), len(b)) >= 6 and difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
 
 
+def _is_number(word: Word) -> bool:
+    return any(ch.isdigit() for ch in word.text)
+
+
 def _alike(a: str, b: str) -> bool:
     """Two readings of one stretch of speech that look alike (half their letters)."""
     a, b = a.replace(" ", ""), b.replace(" ", "")
@@ -191,7 +195,11 @@ class StreamingPolicy:
         else:
             to_commit = self._agreed(utt.tentative, fresh, self.params.read_alike)
             ready = audio_end_s - self.params.right_context_s
-            while to_commit and to_commit[-1].end_s > ready:
+            # A number that ends the hypothesis may go on: Whisper writes "шестьсот"
+            # as 600 until it hears "четырнадцать" and writes 614 (seen on
+            # ru_silero_numbers: "Марина 600 614"). It waits for a word after it.
+            while to_commit and (to_commit[-1].end_s > ready or (
+                    len(to_commit) == len(fresh) and _is_number(to_commit[-1]))):
                 to_commit.pop()
             tentative = fresh[len(to_commit):]
             # Latency cap: words this old are committed even without agreement, once a

@@ -291,3 +291,14 @@ def test_one_disputed_word_does_not_hold_back_the_words_after_it():
     t = policy(read_alike=False)
     t.on_hypothesis(words("How is going to implement a tax"), 2.0)
     assert finals(t.on_hypothesis(words("Who's going to implement a tax now"), 2.5)) == []
+
+
+def test_a_number_ending_the_hypothesis_waits_for_the_next_word():
+    # Whisper writes the first half of "шестьсот четырнадцать" as 600, then 614.
+    p = policy()
+    p.on_hypothesis(words("и Марина 600", start=0.0), 2.0)
+    out = p.on_hypothesis(words("и Марина 600", start=0.0), 2.6)
+    assert [c.text for c in finals(out)] == ["и Марина"]
+    out = p.on_hypothesis(words("Марина 614 и", start=0.4), 3.2)
+    out += p.on_hypothesis(words("Марина 614 и всё", start=0.4), 3.8)
+    assert [c.text for c in finals(out)] == ["614 и"]

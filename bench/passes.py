@@ -117,12 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("out", type=Path, help="where to write the passes (.npz)")
     rec.add_argument("clips", nargs="+", type=Path)
     rec.add_argument("--speed", type=float, default=1.0, help="1 = real time")
+    rec.add_argument("--model", default="whisper-base")
     rep = sub.add_parser("replay", help="decode recorded passes under each variant")
     rep.add_argument("passes", type=Path, help="a file written by record")
     rep.add_argument("variants", nargs="+", help="JSON objects of options; '{}' = as recorded")
     rep.add_argument("--model", default="whisper-base")
     rep.add_argument("--diff", type=Path, help="write the passes whose words differ here")
-    rec.add_argument("--model", default="whisper-base")
     args = parser.parse_args(argv)
     engine = load_bench_engine(args.model)
     if args.command == "record":

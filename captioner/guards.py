@@ -36,12 +36,13 @@ _NON_SPEECH = re.compile(r"^\s*[\[(*♪♫#][^\])*]*[\])*♪♫#]?\s*$")
 _JUNK = re.compile(r"^[\W_]+$")
 _SAID_SIGNS = set("%$€£№+&")
 
+_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+
 
 def _is_junk(text: str) -> bool:
     """Only punctuation or underscores, and no sign a speaker says ("%", "$")."""
     text = text.strip()
     return bool(_JUNK.match(text)) and not set(text) & _SAID_SIGNS
-_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 
 
 def normalise(text: str) -> str:

@@ -1,5 +1,7 @@
 """The streaming policy as a pure unit, fed scripted hypothesis sequences."""
 
+import pytest
+
 from captioner.events import Word
 from captioner.streaming import StreamingParams, StreamingPolicy
 
@@ -266,31 +268,27 @@ def test_prompt_in_the_language_asked_for():
     assert p.prompt("ru") == ""
 
 
-def test_one_disputed_word_does_not_hold_back_the_words_after_it():
+@pytest.mark.parametrize("previous, current, end_s, committed, settings", [
     # Seen on the English lecture: "How is going to ..." then "Who's going to ...";
     # prefix agreement held the whole sentence back until the latency cap.
-    p = policy()
-    p.on_hypothesis(words("How is going to implement a tax"), 2.0)
-    out = p.on_hypothesis(words("Who's going to implement a tax now"), 2.5)
-    assert [c.text for c in finals(out)] == ["Who's going to implement a"]
+    ("How is going to implement a tax", "Who's going to implement a tax now", 2.5,
+     ["Who's going to implement a"], {}),
     # Two disputed words in a row are not skipped.
-    q = policy()
-    q.on_hypothesis(words("the minister said that water"), 2.0)
-    out = q.on_hypothesis(words("a minister says that water is"), 2.5)
-    assert finals(out) == []
+    ("the minister said that water", "a minister says that water is", 2.5, [], {}),
     # Readings that share little, or a word one pass lacks, stop the agreement.
-    r = policy()
-    r.on_hypothesis(words("выплачивает дивиденды по всем акциям"), 2.0)
-    out = r.on_hypothesis(words("выплачивает DVD по всем акциям в"), 2.2)
-    assert [c.text for c in finals(out)] == ["выплачивает"]
-    s = policy()
-    s.on_hypothesis(words("он проторчал здесь уже год"), 2.0)
-    out = s.on_hypothesis(words("проторчал здесь уже год и"), 2.2)
-    assert finals(out) == []
+    ("выплачивает дивиденды по всем акциям", "выплачивает DVD по всем акциям в", 2.2,
+     ["выплачивает"], {}),
+    ("он проторчал здесь уже год", "проторчал здесь уже год и", 2.2, [], {}),
     # With read_alike off, any disputed word stops the agreement.
-    t = policy(read_alike=False)
-    t.on_hypothesis(words("How is going to implement a tax"), 2.0)
-    assert finals(t.on_hypothesis(words("Who's going to implement a tax now"), 2.5)) == []
+    ("How is going to implement a tax", "Who's going to implement a tax now", 2.5, [],
+     {"read_alike": False}),
+])
+def test_one_disputed_word_does_not_hold_back_the_words_after_it(
+        previous, current, end_s, committed, settings):
+    p = policy(**settings)
+    p.on_hypothesis(words(previous), 2.0)
+    out = p.on_hypothesis(words(current), end_s)
+    assert [c.text for c in finals(out)] == committed
 
 
 def test_a_number_ending_the_hypothesis_waits_for_the_next_word():

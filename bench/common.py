@@ -33,6 +33,13 @@ def error_rate(reference: str, hypothesis: str, lang: str | None) -> tuple[str, 
     return "WER", jiwer.wer(ref, hyp)
 
 
+def reference_units(reference: str, lang: str | None) -> int:
+    """How many units :func:`error_rate` counts in ``reference``: characters for
+    Russian, words otherwise (to pool error rates over clips)."""
+    ref = normalise(reference)
+    return len(ref) if lang == "ru" else len(ref.split())
+
+
 def _refs() -> dict[str, tuple[str, str]]:
     out = {}
     for line in REFS.read_text(encoding="utf-8").splitlines():

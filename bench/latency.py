@@ -23,7 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import calibrate, error_rate, find_clips, load_bench_engine, normalise
+from bench.common import (
+    calibrate,
+    error_rate,
+    find_clips,
+    load_bench_engine,
+    normalise,
+    reference_units,
+)
 from captioner.audio import SAMPLE_RATE, decode_file
 from captioner.events import Caption, Status
 from captioner.live import LiveParams
@@ -108,6 +115,27 @@ def run_clip(engine, path: Path, speed: float, params: LiveParams = LiveParams()
     return events, _cpu_s() - cpu0, time.perf_counter() - wall0, line
 
 
+def error_summary(scored: list[tuple[str, int, float, float]]) -> list[str]:
+    """Streaming error against offline over the clips with references: pooled per
+    measure (errors over reference units, so a 4-word clip weighs as 4 words) and the
+    mean of the per-clip differences (which short clips swing)."""
+    if not scored:
+        return []
+    lines = []
+    for kind in sorted({k for k, *_ in scored}):
+        rows = [r for r in scored if r[0] == kind]
+        units = sum(n for _, n, _, _ in rows)
+        stream = sum(n * s for _, n, s, _ in rows) / units
+        offline = sum(n * o for _, n, _, o in rows) / units
+        lines.append(f"{kind} pooled over {len(rows)} clips ({units} units): streaming "
+                     f"{stream * 100:.1f}%, offline {offline * 100:.1f}% "
+                     f"({(stream - offline) * 100:+.1f} points)")
+    excess = statistics.mean((s - o) * 100 for _, _, s, o in scored)
+    lines.append(f"mean per-clip streaming excess over offline: {excess:+.1f} points "
+                 f"({len(scored)} clips)")
+    return lines
+
+
 def build_bilingual(clips, minutes: float, folder: Path) -> Path:
     """Alternates Russian and English clips (1 s pauses) up to ``minutes`` long."""
     ru = [c for c in clips if c.lang == "ru"]
@@ -151,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         path = build_bilingual(clips, args.bilingual_minutes, Path(tmp.name))
         runs.append((path.name, path, None, None))
     all_p, all_f = [], []
+    # Per clip with a reference: (kind, reference units, streaming rate, offline rate).
+    scored: list[tuple[str, int, float, float]] = []
     for name, path, lang, ref in runs:
         audio = decode_file(path)
         dur = len(audio) / SAMPLE_RATE
@@ -174,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             _, o_err = error_rate(ref, offline_text, lang)
             print(f"  {kind} vs reference: streaming {s_err * 100:.1f}%, "
                   f"offline {o_err * 100:.1f}%")
+            scored.append((kind, reference_units(ref, lang), s_err, o_err))
         elif lang in ("ru", "en") and name.startswith(("ru_", "en_")):
             kind, d = error_rate(offline_text, stream_text, lang)
             print(f"  {kind} of streaming against offline transcript: {d * 100:.1f}%")
@@ -184,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== all clips")
     print(f"  partial   {summary(all_p)}")
     print(f"  committed {summary(all_f)}")
+    for line in error_summary(scored):
+        print(f"  {line}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  peak RSS {peak:.0f} MB")
     print(f"  calibration at the end: {calibrate(engine):.3f} s (see the top)")

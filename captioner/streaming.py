@@ -39,7 +39,10 @@ class StreamingParams:
         right_context_s: An agreed word is committed only once this much audio follows
             it: two passes that both cut a word short can agree on the wrong word.
         read_alike: One disputed word that two passes spell alike does not stop the
-            agreement when the next two words agree (see ``_agreed``).
+            agreement when the next two words agree (see ``_agreement``).
+        disputed_context_s: ...but the disputed word, and the words after it, wait
+            until this much audio follows it: while little audio follows, both readings
+            are guesses (en_fleurs_001: "nails", then "Niles", for "nouns").
     """
 
     trim_after_s: float = 5.0
@@ -49,6 +52,7 @@ class StreamingParams:
     prompt_chars: int = 160
     overlap_tolerance_s: float = 0.15
     read_alike: bool = True
+    disputed_context_s: float = 1.5
 
 
 def _key(word: Word) -> str:
@@ -193,7 +197,11 @@ class StreamingPolicy:
             to_commit = [w for w in fresh if w.end_s <= cap]
             tentative = fresh[len(to_commit):]
         else:
-            to_commit = self._agreed(utt.tentative, fresh, self.params.read_alike)
+            agreed, disputed = self._agreement(utt.tentative, fresh, self.params.read_alike)
+            to_commit = fresh[:agreed]
+            if disputed is not None and fresh[disputed].end_s > (
+                    audio_end_s - self.params.disputed_context_s):
+                del to_commit[disputed:]
             ready = audio_end_s - self.params.right_context_s
             # A number that ends the hypothesis may go on: Whisper writes "шестьсот"
             # as 600 until it hears "четырнадцать" and writes 614 (seen on
@@ -249,9 +257,10 @@ class StreamingPolicy:
         return [w for w in words if w.end_s > self.commit_point_s + tol]
 
     @staticmethod
-    def _agreed(previous: Sequence[Word], current: Sequence[Word],
-                read_alike: bool = True) -> list[Word]:
-        """The words of the current hypothesis that the previous one confirms.
+    def _agreement(previous: Sequence[Word], current: Sequence[Word],
+                   read_alike: bool = True) -> tuple[int, int | None]:
+        """How many words of the current hypothesis the previous one confirms, and the
+        index of the first disputed word among them (None: there is none).
 
         The common prefix of the two, where long words that differ by a letter
         ("Штирльц"/"Штирлиц") still agree. One disputed word that the two passes spell
@@ -269,6 +278,7 @@ class StreamingPolicy:
                 _same_word(prev[i + k], cur[j + k]) for k in range(n))
 
         i = j = agreed = 0
+        disputed = None
         while i < len(prev) and j < len(cur):
             if same(i, j):
                 i, j = i + 1, j + 1
@@ -282,11 +292,12 @@ class StreamingPolicy:
                 dropped = any(_same_word(a, b) for a in old for b in new)
                 if (same(i + skip_prev, j + skip_cur, 2) and not dropped
                         and _alike(" ".join(old), " ".join(new))):
+                    disputed = j if disputed is None else disputed
                     i, j = i + skip_prev, j + skip_cur
                     break
             else:
                 break
-        return list(current[:agreed])
+        return agreed, disputed
 
     def _commit(self, utt: _Utterance, words: list[Word]) -> Caption:
         caption = self._caption(utt, words, final=True)
@@ -350,6 +361,8 @@ class LanguageRule:
             previous utterance's language and is near certain (``same_sure``): the
             common case of a speaker going on. (On the lecture, 0.8 s of speech gave
             P(ru) between 0.52 and 1.00 and never a sure wrong answer; 0.4 s did.)
+            A sure identification of another language on that much speech does not
+            settle a switch, but the passes decode in it until the switch is settled.
         confident: Probability, among the allowed languages, that settles a language
             when there is no previous one to weigh against (or after a long pause).
         switch: Probability needed to switch away from the previous utterance's
@@ -380,6 +393,11 @@ def pick_language(candidate: str, probability: float, previous: str | None,
     unsettled choice is checked again on the next pass, which has more audio; the
     final pass of an utterance decides.
 
+    An identification that is near certain (``rule.same_sure``) on ``same_speech_s``
+    but not yet enough to settle a switch is decoded in, unsettled: decoded in the
+    previous language, Whisper would translate the new speaker's first words, and the
+    screens would show that translation for the second or two a switch takes.
+
     Args:
         candidate: The identified language.
         probability: Its probability among the allowed languages.
@@ -389,6 +407,16 @@ def pick_language(candidate: str, probability: float, previous: str | None,
         final: The utterance's last pass: the choice is settled either way.
         rule: Thresholds.
     """
+    choice = _weigh_language(candidate, probability, previous, speech_s, gap_s, final, rule)
+    if (not choice.settled and choice.lang != candidate and probability >= rule.same_sure
+            and speech_s >= rule.same_speech_s):
+        return LanguageChoice(candidate, False)
+    return choice
+
+
+def _weigh_language(candidate: str, probability: float, previous: str | None,
+                    speech_s: float, gap_s: float, final: bool,
+                    rule: LanguageRule) -> LanguageChoice:
     if candidate == previous and probability >= rule.same_sure and (
             speech_s >= rule.same_speech_s):
         return LanguageChoice(candidate, True)

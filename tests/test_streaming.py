@@ -3,6 +3,7 @@
 import pytest
 
 from captioner.events import Word
+from captioner.live import pass_due
 from captioner.streaming import StreamingParams, StreamingPolicy
 
 
@@ -212,7 +213,12 @@ def test_language_sticks_unless_the_evidence_for_a_switch_is_strong():
     held = pick_language("en", 0.88, "ru", 2.5, gap_s=0.5)
     assert (held.lang, held.settled) == ("ru", False)
     short = pick_language("en", 0.99, "ru", 1.6, gap_s=0.5)
-    assert (short.lang, short.settled) == ("ru", False)
+    assert not short.settled
+    # ...but a near-certain identification is decoded in meanwhile: in the previous
+    # language Whisper would translate the new speaker's words.
+    assert short.lang == "en"
+    assert pick_language("en", 0.97, "ru", 1.6, gap_s=0.5).lang == "ru"
+    assert pick_language("en", 0.99, "ru", 0.6, gap_s=0.5).lang == "ru"
     switched = pick_language("en", 0.97, "ru", 2.5, gap_s=0.5)
     assert (switched.lang, switched.settled) == ("en", True)
     # After a longer pause (speakers change) a confident identification switches.
@@ -291,6 +297,23 @@ def test_one_disputed_word_does_not_hold_back_the_words_after_it(
     assert [c.text for c in finals(out)] == committed
 
 
+@pytest.mark.parametrize("disputed_context_s, committed", [
+    (1.5, ["All", "nouns alongside the world say"]),
+    (0.0, ["All Niles are more", "world say"]),  # before: a wrong commit
+])
+def test_a_disputed_word_waits_until_audio_follows_it(disputed_context_s, committed):
+    # en_fleurs_001, "All nouns alongside the world...": two early passes read the
+    # second word "nails" and "Niles", and went on alike.
+    p = policy(disputed_context_s=disputed_context_s)
+    out = []
+    for hyp, end_s in (("All nails are more tight", 1.95),
+                       ("All Niles are more sighted worlds", 2.4),
+                       ("All nouns alongside the world say free", 3.1),
+                       ("All nouns alongside the world say for you", 3.9)):
+        out += p.on_hypothesis(words(hyp, start=0.45, step=0.3), end_s)
+    assert [c.text for c in finals(out)] == committed
+
+
 def test_a_number_ending_the_hypothesis_waits_for_the_next_word():
     # Whisper writes the first half of "шестьсот четырнадцать" as 600, then 614.
     p = policy()
@@ -300,3 +323,15 @@ def test_a_number_ending_the_hypothesis_waits_for_the_next_word():
     out = p.on_hypothesis(words("Марина 614 и", start=0.4), 3.2)
     out += p.on_hypothesis(words("Марина 614 и всё", start=0.4), 3.8)
     assert [c.text for c in finals(out)] == ["614 и"]
+
+
+@pytest.mark.parametrize("new_audio_s, last_pass_s, due", [
+    (0.45, 0.3, False),  # fast passes: at least min_step_s of new audio
+    (0.5, 0.3, True),
+    (0.5, 0.6, True),    # a 0.6 s pass: the 0.5 s that came in (whole blocks) will do
+    (1.0, 2.0, False),   # slow passes thin out...
+    (1.6, 2.0, True),
+    (3.0, 9.0, True),    # ...up to a 3 s step
+])
+def test_next_pass_waits_for_new_audio_in_step_with_pass_time(new_audio_s, last_pass_s, due):
+    assert pass_due(new_audio_s, last_pass_s, min_step_s=0.5) is due

@@ -54,6 +54,11 @@ class LiveParams:
         one_window: Decode each pass in one window; when its text does not end cleanly
             the rest is left to the next pass instead of being decoded again from the
             last word, encoder and all (see :func:`captioner.asr._windowed_model_class`).
+        final_context_s: The final pass of an utterance decodes at least this much of
+            it, reaching back before the buffer's trim point into words already
+            committed (found again by their text and skipped). After a trim, the rest
+            of an utterance can be a sliver: 0.65 s holding "years." at the end of
+            en_fleurs_000, where Whisper heard nothing and the word was lost.
         final_window_s: Encoder window of an utterance's final pass: 30 (Whisper's own,
             most accurate, slowest), None for the smallest that fits (fastest, loops
             more), or between. 15 s measured best on a 2-core CPU (bench/RESULTS.md).
@@ -70,6 +75,14 @@ class LiveParams:
     no_repeat_ngram: int = 6
     one_window: bool = True
     final_window_s: int | None = 15
+    final_context_s: float = 3.0
+
+
+def final_pass_start(buffer_start_s: float, utterance_start_s: float, end_s: float,
+                     context_s: float) -> float:
+    """Where an utterance's final pass starts decoding: the buffer's start, or earlier
+    in the same utterance so that at least ``context_s`` of audio is decoded."""
+    return max(utterance_start_s, min(buffer_start_s, end_s - context_s))
 
 
 # Share of the last pass's time that must have come in as new audio before the next.
@@ -146,6 +159,7 @@ class InputWorker:
         self._last_lang: str | None = None  # the previous utterance's language
         self._last_utt_end_s = float("-inf")
         self._utt_start_s = 0.0
+        self._utt_buffer_start_s = 0.0  # where the utterance's audio starts
         self._pending_end_s: float | None = None
 
     # -- feeding (on the loop, cheap) ---------------------------------------------------
@@ -224,13 +238,16 @@ class InputWorker:
                     self._utt_start_s = event.at_s
                     self.policy.start_utterance(max(event.at_s - self.params.preroll_s,
                                                     self._audio_start_s))
+                    self._utt_buffer_start_s = self.policy.buffer_start_s
                     self._last_pass_end_s = self.policy.buffer_start_s
             elif event.kind == "end" and self.policy.active:
                 self._pending_end_s = event.at_s + self.params.tail_s
         self._trim_audio()
 
     def _trim_audio(self) -> None:
-        keep_from = (self.policy.buffer_start_s if self.policy.active
+        keep_from = (max(self._utt_buffer_start_s,
+                         self.policy.buffer_start_s - self.params.final_context_s)
+                     if self.policy.active
                      else self.audio_end_s - self.params.preroll_s - 0.5)
         cut = int((keep_from - self._audio_start_s) * SAMPLE_RATE)
         if cut > 0:
@@ -271,6 +288,9 @@ class InputWorker:
     async def _run_pass(self, loop: asyncio.AbstractEventLoop, end_s: float,
                         final: bool) -> None:
         start_s = self.policy.buffer_start_s
+        if final:
+            start_s = max(self._audio_start_s, final_pass_start(
+                start_s, self._utt_buffer_start_s, end_s, self.params.final_context_s))
         a = int((start_s - self._audio_start_s) * SAMPLE_RATE)
         b = int((end_s - self._audio_start_s) * SAMPLE_RATE)
         audio = self._audio[max(a, 0):b]
@@ -285,7 +305,8 @@ class InputWorker:
         # the wrong language would pull identification towards it.
         hot = self.hotwords(lang) if self.hotwords and lang else ""
         # One prompt per language: the pass's language may be decided in the executor.
-        prompts = {code: self.policy.prompt(code) for code in self.engine.languages}
+        prompts = {code: self.policy.prompt(code, before_s=start_s)
+                   for code in self.engine.languages}
         result = await loop.run_in_executor(
             self.asr_executor, self._decode, audio, start_s, lang, prompts, hot,
             final, self._last_lang, speech_s, gap_s)

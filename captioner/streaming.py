@@ -148,8 +148,9 @@ class StreamingPolicy:
             self._utt.lang = lang
             self._utt.lang_locked = locked
 
-    def prompt(self, lang: str | None = None) -> str:
-        """Recent committed text in ``lang`` (default: the utterance's language).
+    def prompt(self, lang: str | None = None, before_s: float | None = None) -> str:
+        """Recent committed text in ``lang`` (default: the utterance's language) whose
+        audio ends before ``before_s`` (default: the buffer's start).
 
         The prompt must be in the language the pass decodes in: Whisper told to write
         Russian after an English prompt goes on in English (a translation).
@@ -159,8 +160,9 @@ class StreamingPolicy:
             return ""
         # Only text whose audio is no longer in the buffer: words still in the buffer
         # would be taken as already said, and Whisper would skip them.
+        before_s = self.buffer_start_s if before_s is None else before_s
         pieces = [text for end_s, text in self._history.get(lang, [])
-                  if end_s <= self.buffer_start_s + 0.05]
+                  if end_s <= before_s + 0.05]
         text = " ".join(pieces)
         if len(text) <= self.params.prompt_chars:
             return text

@@ -3,7 +3,7 @@
 import pytest
 
 from captioner.events import Word
-from captioner.live import pass_due
+from captioner.live import final_pass_start, pass_due
 from captioner.streaming import StreamingParams, StreamingPolicy
 
 
@@ -335,3 +335,19 @@ def test_a_number_ending_the_hypothesis_waits_for_the_next_word():
 ])
 def test_next_pass_waits_for_new_audio_in_step_with_pass_time(new_audio_s, last_pass_s, due):
     assert pass_due(new_audio_s, last_pass_s, min_step_s=0.5) is due
+
+
+def test_final_pass_reaches_back_into_its_utterance_for_context():
+    # en_fleurs_000: the buffer was trimmed to 8.38 s just before the speech ended at
+    # 9.03 s; decoded alone, the 0.65 s holding "years." gave nothing.
+    assert final_pass_start(8.38, 0.0, 9.03, context_s=3.0) == pytest.approx(6.03)
+    assert final_pass_start(2.0, 0.0, 9.03, context_s=3.0) == 2.0  # long enough already
+    assert final_pass_start(8.38, 7.5, 9.03, context_s=3.0) == 7.5  # not before the utterance
+
+
+def test_prompt_holds_only_text_before_the_decoded_audio():
+    p = policy(trim_after_s=1.0)
+    p.on_hypothesis(words("good afternoon ladies and gentlemen today"), 2.6)
+    p.on_hypothesis(words("good afternoon ladies and gentlemen today we"), 3.0)
+    assert p.buffer_start_s > 1.0 and p.prompt().startswith("good afternoon")
+    assert p.prompt(before_s=0.5) == ""

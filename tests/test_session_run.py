@@ -102,9 +102,13 @@ def test_full_disk_is_reported_and_captions_go_on(clips, tmp_path, model_dir):
     errors = [m for m in lines if m.get("state") == "recording_error"]
     assert errors, "a full disk must be reported to the operator"
     assert "space" in errors[0]["error"].lower() or "disk" in errors[0]["error"].lower()
-    # The screens kept captioning the whole clip.
+    # The screens kept captioning the whole clip, to its last word, recognisably (at 4x
+    # speed the live text of this clip measured CER 0.13-0.16, before and after a disk
+    # filled up alike).
     floor = [m for m in captions_of(done.stdout) if m["source"] == "floor"]
-    assert cer(clips["ru_welcome"].text, " ".join(m["text"] for m in floor)) <= 0.15
+    text = " ".join(m["text"] for m in floor)
+    assert "странами" in text.lower()
+    assert cer(clips["ru_welcome"].text, text) <= 0.25
 
 
 def test_retranscription_of_a_recorded_session(clips, tmp_path, model_dir):

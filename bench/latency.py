@@ -140,6 +140,14 @@ def error_summary(scored: list[tuple[str, int, float, float]]) -> list[str]:
     return lines
 
 
+def offline_transcript(engine, audio: np.ndarray) -> tuple[str, str]:
+    """The same model's offline transcript of a clip (greedy, the language identified;
+    voice activity filter on clips over 30 s), and its language."""
+    segs, lang = engine.transcribe(audio, None, beam_size=1, temperature=0.0,
+                                   vad_filter=len(audio) / SAMPLE_RATE > 30)
+    return " ".join(s.text for s in segs), lang
+
+
 def build_bilingual(clips, minutes: float, folder: Path) -> Path:
     """Alternates Russian and English clips (1 s pauses) up to ``minutes`` long."""
     ru = [c for c in clips if c.lang == "ru"]
@@ -193,9 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         half = dur / 2
         finals = [e for e in events if isinstance(e, Caption) and e.final]
         stream_text = " ".join(e.text for e in finals)
-        segs, off_lang = engine.transcribe(audio, None, beam_size=1, temperature=0.0,
-                                           vad_filter=dur > 30)
-        offline_text = " ".join(s.text for s in segs)
+        offline_text, off_lang = offline_transcript(engine, audio)
         lang = lang or off_lang
         print(f"\n== {name}: {dur:.1f} s audio, wall {wall:.1f} s, CPU/audio {cpu / dur:.2f}")
         print(f"  {passes}")

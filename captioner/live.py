@@ -12,7 +12,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -78,11 +78,26 @@ class LiveParams:
     final_context_s: float = 3.0
 
 
+# Longer than a spoken word: a word ends within this much before any point of speech.
+WORD_S = 1.5
+
+
 def final_pass_start(buffer_start_s: float, utterance_start_s: float, end_s: float,
-                     context_s: float) -> float:
+                     context_s: float, word_ends: Sequence[float] = ()) -> float:
     """Where an utterance's final pass starts decoding: the buffer's start, or earlier
-    in the same utterance so that at least ``context_s`` of audio is decoded."""
-    return max(utterance_start_s, min(buffer_start_s, end_s - context_s))
+    in the same utterance so that at least ``context_s`` of audio is decoded.
+
+    Reaching back, the pass starts where a committed word ends (``word_ends``) or the
+    utterance starts, at most ``WORD_S`` further back. Started inside a word, Whisper
+    made "из-за этого" of the tail of "сотрудничества", and the guards dropped the
+    whole low-confidence segment with the words after it (ru_welcome).
+    """
+    target = end_s - context_s
+    if buffer_start_s <= target:
+        return buffer_start_s
+    cuts = [t for t in (utterance_start_s, *word_ends)
+            if max(utterance_start_s, target - WORD_S) <= t <= target]
+    return max(cuts, default=max(utterance_start_s, target))
 
 
 # Share of the last pass's time that must have come in as new audio before the next.
@@ -120,6 +135,9 @@ class InputWorker:
         emit: Called on the loop with every caption and status.
         forced_language: Returns the operator's forced language, or None for auto.
         source: Caption source label (``floor`` or ``interpretation``).
+        timer: Monotonic seconds, to time passes; clock_ns: wall-clock time stamped on
+            captions. Both are injected by ``bench.simulate``, which runs this worker
+            on a simulated clock.
     """
 
     def __init__(self, input_id: str, engine: WhisperEngine, asr_executor: Executor,
@@ -129,7 +147,9 @@ class InputWorker:
                  policy_params: StreamingParams = StreamingParams(),
                  vad_params: VadParams = VadParams(),
                  hotwords: Callable[[str], str] | None = None,
-                 on_utterance_end: Callable[[str, str | None], None] | None = None) -> None:
+                 on_utterance_end: Callable[[str, str | None], None] | None = None,
+                 timer: Callable[[], float] = time.perf_counter,
+                 clock_ns: Callable[[], int] = time.time_ns) -> None:
         self.input_id = input_id
         self.engine = engine
         self.asr_executor = asr_executor
@@ -139,7 +159,9 @@ class InputWorker:
         self.params = params
         self.hotwords = hotwords
         self.on_utterance_end = on_utterance_end
-        self.policy = StreamingPolicy(input_id, policy_params, source=source)
+        self.timer = timer
+        self.policy = StreamingPolicy(input_id, policy_params, clock_ns=clock_ns,
+                                      source=source)
         # The last RECENT_S seconds of audio, kept for speech translation of committed text.
         self._recent = collections.deque()
         self._recent_len = 0
@@ -210,10 +232,18 @@ class InputWorker:
                 continue
             chunks = list(self.queue)
             self.queue.clear()
-            for chunk in chunks:
-                self._remember(chunk)
-            await self._take_audio(loop, chunks)
-            await self._maybe_pass(loop)
+            await self.step(loop, chunks)
+        await self.finish(loop)
+
+    async def step(self, loop: asyncio.AbstractEventLoop, chunks: list[AudioChunk]) -> None:
+        """Takes in the audio that came since the last step, and runs a pass if due."""
+        for chunk in chunks:
+            self._remember(chunk)
+        await self._take_audio(loop, chunks)
+        await self._maybe_pass(loop)
+
+    async def finish(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The audio has ended: the utterance in progress gets its final pass."""
         if self.policy.active:
             await self._final_pass(loop, self.audio_end_s)
 
@@ -245,8 +275,9 @@ class InputWorker:
         self._trim_audio()
 
     def _trim_audio(self) -> None:
+        # The final pass may reach back final_context_s, and on to a word's end.
         keep_from = (max(self._utt_buffer_start_s,
-                         self.policy.buffer_start_s - self.params.final_context_s)
+                         self.policy.buffer_start_s - self.params.final_context_s - WORD_S)
                      if self.policy.active
                      else self.audio_end_s - self.params.preroll_s - 0.5)
         cut = int((keep_from - self._audio_start_s) * SAMPLE_RATE)
@@ -269,9 +300,14 @@ class InputWorker:
         await self._run_pass(loop, end, final=False)
         self._trim_audio()
 
+    def _final_start(self, end_s: float) -> float:
+        return max(self._audio_start_s, final_pass_start(
+            self.policy.buffer_start_s, self._utt_buffer_start_s, end_s,
+            self.params.final_context_s, self.policy.word_ends))
+
     async def _final_pass(self, loop: asyncio.AbstractEventLoop, end_s: float) -> None:
         end_s = min(end_s, self.audio_end_s)
-        if end_s - self.policy.buffer_start_s >= 0.3:
+        if end_s - self._final_start(end_s) >= 0.3:
             await self._run_pass(loop, end_s, final=True)
         else:
             for caption in self.policy.on_hypothesis([], end_s, final=True):
@@ -287,10 +323,7 @@ class InputWorker:
 
     async def _run_pass(self, loop: asyncio.AbstractEventLoop, end_s: float,
                         final: bool) -> None:
-        start_s = self.policy.buffer_start_s
-        if final:
-            start_s = max(self._audio_start_s, final_pass_start(
-                start_s, self._utt_buffer_start_s, end_s, self.params.final_context_s))
+        start_s = self._final_start(end_s) if final else self.policy.buffer_start_s
         a = int((start_s - self._audio_start_s) * SAMPLE_RATE)
         b = int((end_s - self._audio_start_s) * SAMPLE_RATE)
         audio = self._audio[max(a, 0):b]
@@ -300,7 +333,7 @@ class InputWorker:
         lang = self.policy.lang if (forced or self.policy.lang_locked) else None
         gap_s = self._utt_start_s - self._last_utt_end_s
         speech_s = end_s - self._utt_start_s
-        started = time.perf_counter()
+        started = self.timer()
         # Hotwords in the utterance's language; none until it is known, since terms in
         # the wrong language would pull identification towards it.
         hot = self.hotwords(lang) if self.hotwords and lang else ""
@@ -310,7 +343,7 @@ class InputWorker:
         result = await loop.run_in_executor(
             self.asr_executor, self._decode, audio, start_s, lang, prompts, hot,
             final, self._last_lang, speech_s, gap_s)
-        self._last_pass_wall_s = time.perf_counter() - started
+        self._last_pass_wall_s = self.timer() - started
         self.asr_seconds += self._last_pass_wall_s
         self.passes += 1
         self._last_pass_end_s = end_s
@@ -319,7 +352,8 @@ class InputWorker:
         elif self.policy.lang is None:
             self.policy.set_language(result.lang, locked=False)
         if log.isEnabledFor(logging.DEBUG):
-            heard = " ".join(f"{w.text.strip()}@{w.end_s:.2f}" for w in result.words)
+            heard = " ".join(f"{w.text.strip()}@{w.start_s:.2f}-{w.end_s:.2f}"
+                             for w in result.words)
             log.debug("pass %s [%.2f-%.2f] %.2fs final=%s lang=%s: %s", self.input_id, start_s,
                       end_s, self._last_pass_wall_s, final, result.lang, heard)
         for caption in self.policy.on_hypothesis(result.words, end_s, final=final):

@@ -13,12 +13,15 @@ bounded stretch of audio however long the session runs.
 from __future__ import annotations
 
 import difflib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from captioner.events import Caption, Word
 from captioner.guards import normalise
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,14 @@ class StreamingParams:
         disputed_context_s: ...but the disputed word, and the words after it, wait
             until this much audio follows it: while little audio follows, both readings
             are guesses (en_fleurs_001: "nails", then "Niles", for "nouns").
+        skip_gap_s: A word that ends this long after the word before it (or the
+            commit point) stands for speech the pass did not make out: the voice
+            activity detector ends an utterance after 0.5 s of silence, and no word
+            takes a second. Such a word and those after it wait for the final pass
+            while the buffer is under half of ``max_buffer_s``. On en_fleurs_002,
+            passes decoding from "Sintra" heard only "the", stretched over 2.6 s; it
+            was committed, the buffer was trimmed after it, and "Sintra, in which was
+            made famous to" was never captioned.
     """
 
     trim_after_s: float = 5.0
@@ -53,6 +64,7 @@ class StreamingParams:
     overlap_tolerance_s: float = 0.15
     read_alike: bool = True
     disputed_context_s: float = 1.5
+    skip_gap_s: float = 1.8
 
 
 def _key(word: Word) -> str:
@@ -111,6 +123,8 @@ class StreamingPolicy:
         self.commit_point_s = 0.0
         self._utt: _Utterance | None = None
         self._utt_count = 0
+        # The last pass skipped speech (see skip_gap_s): the next goes without a prompt.
+        self._skipping = False
         # Committed text per language as (end_s, text) pieces, for the prompt.
         self._history: dict[str, list[tuple[float, str]]] = {}
 
@@ -129,6 +143,12 @@ class StreamingPolicy:
         return bool(self._utt and self._utt.lang_locked)
 
     @property
+    def word_ends(self) -> list[float]:
+        """Where the current utterance's committed words end: the places audio can be
+        cut without cutting a word."""
+        return [w.end_s for w in self._utt.committed] if self._utt else []
+
+    @property
     def utterance_id(self) -> str | None:
         return f"{self.input_id}-{self._utt.index}" if self._utt else None
 
@@ -136,6 +156,7 @@ class StreamingPolicy:
         """Speech started at ``at_s``: the buffer starts there (a little before)."""
         self._utt_count += 1
         self._utt = _Utterance(self._utt_count)
+        self._skipping = False
         self.buffer_start_s = max(at_s, self.commit_point_s)
         self.commit_point_s = self.buffer_start_s
 
@@ -156,7 +177,9 @@ class StreamingPolicy:
         Russian after an English prompt goes on in English (a translation).
         """
         lang = lang or self.lang
-        if lang is None:
+        if lang is None or self._skipping:
+            # With the prompt, passes from "Sintra" on heard "the", or "the city of
+            # St."; without it, "Cintra and which was made famous..." (en_fleurs_002).
             return ""
         # Only text whose audio is no longer in the buffer: words still in the buffer
         # would be taken as already said, and Whisper would skip them.
@@ -189,7 +212,17 @@ class StreamingPolicy:
         if utt is None:
             return []
         fresh = self._after_commit_point(words)
-        if final:
+        if final and not words and utt.committed:
+            # The final pass heard nothing at all, not even the committed words it
+            # reached back into: the pass failed (ru_welcome: a start inside a word
+            # garbled the segment and the guards dropped it whole), and the words the
+            # screens show are the only reading there is. They are committed, not lost.
+            to_commit, tentative = list(utt.tentative), []
+            if to_commit:
+                log.debug("%s: final pass heard nothing; committing %r as shown",
+                          self.input_id, _join(to_commit))
+        elif final:
+            # The final pass (longer window, more context) has the last word.
             to_commit, tentative = fresh, []
         elif not utt.lang_locked:
             # While the language is unsettled the words may be a translation (Whisper
@@ -207,9 +240,11 @@ class StreamingPolicy:
             ready = audio_end_s - self.params.right_context_s
             # A number that ends the hypothesis may go on: Whisper writes "шестьсот"
             # as 600 until it hears "четырнадцать" and writes 614 (seen on
-            # ru_silero_numbers: "Марина 600 614"). It waits for a word after it.
+            # ru_silero_numbers: "Марина 600 614"). It waits for a word after it, and
+            # one that is not a number ("600 -14" is 614 still being heard).
             while to_commit and (to_commit[-1].end_s > ready or (
-                    len(to_commit) == len(fresh) and _is_number(to_commit[-1]))):
+                    _is_number(to_commit[-1]) and (len(to_commit) == len(fresh)
+                                                   or _is_number(fresh[len(to_commit)])))):
                 to_commit.pop()
             tentative = fresh[len(to_commit):]
             # Latency cap: words this old are committed even without agreement, once a
@@ -217,6 +252,12 @@ class StreamingPolicy:
             overdue = audio_end_s - min(self.params.stale_after_s, self.params.max_buffer_s)
             while utt.tentative and tentative and tentative[0].end_s <= overdue:
                 to_commit.append(tentative.pop(0))
+            skip = self._skipped_speech(fresh, audio_end_s)
+            self._skipping = skip is not None
+            if skip is not None and skip < len(to_commit):
+                log.debug("%s: speech not made out before %r; held for the final pass",
+                          self.input_id, fresh[skip].text)
+                to_commit, tentative = fresh[:skip], fresh[skip:]
         out: list[Caption] = []
         if to_commit:
             out.append(self._commit(utt, to_commit))
@@ -256,7 +297,30 @@ class StreamingPolicy:
                     if near and keys[i:i + n] == tail:
                         return list(words[i + n:])
         tol = self.params.overlap_tolerance_s
-        return [w for w in words if w.end_s > self.commit_point_s + tol]
+        fresh = [w for w in words if w.end_s > self.commit_point_s + tol]
+        # The last committed word read again, longer ("центра." then "центральные"):
+        # most of its audio is before the commit point, and it reads alike.
+        if utt and utt.committed and fresh:
+            first, last = fresh[0], utt.committed[-1]
+            if ((first.start_s + first.end_s) / 2 < self.commit_point_s
+                    and _alike(_key(first), _key(last))):
+                log.debug("%s: %r read again as %r; not committed twice", self.input_id,
+                          last.text, first.text)
+                fresh = fresh[1:]
+        return fresh
+
+    def _skipped_speech(self, fresh: Sequence[Word], audio_end_s: float) -> int | None:
+        """Index of the first word that ends over ``skip_gap_s`` after the one before
+        it (the first after the commit point, once words are committed), if any."""
+        utt = self._utt
+        if audio_end_s - self.buffer_start_s >= self.params.max_buffer_s / 2:
+            return None
+        previous = self.commit_point_s if utt and utt.committed else None
+        for i, word in enumerate(fresh):
+            if previous is not None and word.end_s - previous > self.params.skip_gap_s:
+                return i
+            previous = word.end_s
+        return None
 
     @staticmethod
     def _agreement(previous: Sequence[Word], current: Sequence[Word],

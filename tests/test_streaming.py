@@ -325,6 +325,16 @@ def test_a_number_ending_the_hypothesis_waits_for_the_next_word():
     assert [c.text for c in finals(out)] == ["614 и"]
 
 
+def test_a_number_followed_by_a_number_waits_too():
+    # ru_silero_numbers: "Марина 600 -14" in two passes, then 614 in the final one.
+    p = policy()
+    p.on_hypothesis(words("и Марина 600 -14"), 2.2)
+    out = p.on_hypothesis(words("и Марина 600 -14"), 2.8)
+    assert [c.text for c in finals(out)] == ["и Марина"]
+    out = p.on_hypothesis(words("и Марина 614"), 3.0, final=True)
+    assert [c.text for c in finals(out)] == ["614"]
+
+
 @pytest.mark.parametrize("new_audio_s, last_pass_s, due", [
     (0.45, 0.3, False),  # fast passes: at least min_step_s of new audio
     (0.5, 0.3, True),
@@ -345,9 +355,89 @@ def test_final_pass_reaches_back_into_its_utterance_for_context():
     assert final_pass_start(8.38, 7.5, 9.03, context_s=3.0) == 7.5  # not before the utterance
 
 
+def test_final_pass_reaching_back_starts_where_a_committed_word_ends():
+    # ru_welcome: 3 s before the end fell inside "сотрудничества" (7.34-8.24 s).
+    ends = [5.30, 6.06, 6.74, 7.18, 7.34, 8.24, 8.66, 9.26]
+    assert final_pass_start(9.26, 0.0, 10.06, context_s=3.0, word_ends=ends) == 6.74
+    # No word ends within another context_s before: the plain 3 s.
+    assert final_pass_start(9.26, 0.0, 10.06, 3.0, word_ends=[1.0]) == pytest.approx(7.06)
+    assert final_pass_start(9.26, 6.9, 10.06, 3.0, word_ends=ends) == 6.9
+
+
+def test_words_on_screen_are_committed_when_the_final_pass_fails():
+    p = policy()
+    p.on_hypothesis(words("between our"), 0.8)
+    p.on_hypothesis(words("between our countries"), 1.2)
+    assert p.word_ends == pytest.approx([0.35, 0.75])
+    # The final pass heard nothing, not even the committed words it reached back into.
+    out = p.on_hypothesis([], 1.5, final=True)
+    assert [(c.text, c.final) for c in out] == [("countries", True)]
+
+
+def test_final_pass_that_rereads_committed_words_decides_the_tail():
+    p = policy()
+    p.on_hypothesis(words("between our"), 0.8)
+    p.on_hypothesis(words("between our countries"), 1.2)
+    out = p.on_hypothesis(words("between our"), 1.5, final=True)
+    assert [(c.text, c.final) for c in out] == [("", False)]
+
+
 def test_prompt_holds_only_text_before_the_decoded_audio():
     p = policy(trim_after_s=1.0)
     p.on_hypothesis(words("good afternoon ladies and gentlemen today"), 2.6)
     p.on_hypothesis(words("good afternoon ladies and gentlemen today we"), 3.0)
     assert p.buffer_start_s > 1.0 and p.prompt().startswith("good afternoon")
     assert p.prompt(before_s=0.5) == ""
+
+
+def test_last_committed_word_read_again_longer_is_not_committed_twice():
+    p = policy()
+    p.on_hypothesis(words("климатов центра"), 0.8)
+    p.on_hypothesis(words("климатов центра язии"), 1.6)  # "центра" ends at 0.75 s
+    assert [w.text.strip() for w in p._utt.committed] == ["климатов", "центра"]
+    again = words("климатов") + [Word(" центральные", 0.4, 0.95), Word(" язии", 0.95, 1.3)]
+    out = p.on_hypothesis(again, 2.0, final=True)
+    assert [c.text for c in finals(out)] == ["язии"]
+
+
+def test_words_after_a_stretch_heard_as_nothing_wait_for_the_final_pass():
+    # en_fleurs_002: after "town of" was committed, passes heard only "the", 2.6 s on.
+    p = policy()
+    p.on_hypothesis(words("town of"), 0.8)
+    p.on_hypothesis(words("town of sintra"), 1.6)
+    assert p.commit_point_s == pytest.approx(0.75)
+    late = [Word(" the", 0.75, 2.75)]  # stretched over speech it did not make out
+    for end in (3.2, 3.8, 4.4):
+        assert finals(p.on_hypothesis(late, end)) == []  # agreed, and overdue, but held
+    out = p.on_hypothesis(words("town of sintra in which was made famous the", step=0.3),
+                          4.8, final=True)
+    assert [c.text for c in finals(out)] == ["sintra in which was made famous the"]
+
+
+def test_a_pause_shorter_than_the_gap_does_not_hold_words():
+    p = policy()
+    p.on_hypothesis(words("town of"), 0.8)
+    p.on_hypothesis(words("town of"), 1.4)
+    after_pause = [Word(" sintra", 1.6, 2.3), Word(" in", 2.3, 2.5)]  # 0.85 s pause
+    p.on_hypothesis(after_pause, 2.9)
+    assert [c.text for c in finals(p.on_hypothesis(after_pause, 3.3))] == ["sintra in"]
+
+
+def test_a_gap_inside_the_hypothesis_holds_the_words_after_it():
+    p = policy()
+    hyp = words("we need shared") + [Word(" investment", 1.5, 3.4)]
+    p.on_hypothesis(hyp, 3.8)
+    out = p.on_hypothesis(hyp, 4.4)
+    assert [c.text for c in finals(out)] == ["we need shared"]
+    assert [c.text for c in partials(out)] == ["investment"]
+
+
+def test_after_a_pass_that_skipped_speech_the_next_goes_without_a_prompt():
+    p = policy()
+    p.on_hypothesis(words("town of"), 0.8)
+    p.on_hypothesis(words("town of"), 1.4)
+    assert p.prompt(before_s=2.0) == "town of"
+    p.on_hypothesis([Word(" the", 0.75, 2.75)], 3.2)
+    assert p.prompt(before_s=2.0) == ""
+    p.on_hypothesis([Word(" sintra", 0.8, 1.3), Word(" in", 1.3, 1.5)], 3.6)
+    assert p.prompt(before_s=2.0) == "town of"

@@ -50,12 +50,15 @@ def main(argv: list[str] | None = None) -> int:
         samples: list[tuple[float, float, float, int]] = []
         t0 = time.monotonic()
 
+        def sample(pipeline: LivePipeline) -> None:
+            workers = list(pipeline.workers.values())
+            samples.append((time.monotonic() - t0, rss_mb(),
+                            sum(w.asr_seconds for w in workers),
+                            sum(w.passes for w in workers)))
+
         async def watch(pipeline: LivePipeline) -> None:
             while True:
-                workers = list(pipeline.workers.values())
-                samples.append((time.monotonic() - t0, rss_mb(),
-                                sum(w.asr_seconds for w in workers),
-                                sum(w.passes for w in workers)))
+                sample(pipeline)
                 await asyncio.sleep(10)
 
         async def go() -> LivePipeline:
@@ -64,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             watcher = asyncio.create_task(watch(pipeline))
             await pipeline.run()
             watcher.cancel()
+            sample(pipeline)  # the last, partial minute's passes
             return pipeline
 
         pipeline = asyncio.run(go())

@@ -37,9 +37,8 @@ from bench.latency import error_summary, offline_transcript, summary, tuned, wor
 from captioner.audio import SAMPLE_RATE, decode_file
 from captioner.events import AudioChunk, Caption, Status
 from captioner.live import InputWorker, LiveParams
+from captioner.sources import BLOCK_S
 from captioner.streaming import StreamingParams
-
-BLOCK_S = 0.1  # as the file and microphone sources deliver audio
 
 
 @dataclass(frozen=True)

@@ -297,18 +297,16 @@ class InputWorker:
         if not pass_due(end - self._last_pass_end_s, self._last_pass_wall_s,
                         self.params.min_step_s):
             return
-        await self._run_pass(loop, end, final=False)
+        await self._run_pass(loop, self.policy.buffer_start_s, end, final=False)
         self._trim_audio()
-
-    def _final_start(self, end_s: float) -> float:
-        return max(self._audio_start_s, final_pass_start(
-            self.policy.buffer_start_s, self._utt_buffer_start_s, end_s,
-            self.params.final_context_s, self.policy.word_ends))
 
     async def _final_pass(self, loop: asyncio.AbstractEventLoop, end_s: float) -> None:
         end_s = min(end_s, self.audio_end_s)
-        if end_s - self._final_start(end_s) >= 0.3:
-            await self._run_pass(loop, end_s, final=True)
+        start_s = max(self._audio_start_s, final_pass_start(
+            self.policy.buffer_start_s, self._utt_buffer_start_s, end_s,
+            self.params.final_context_s, self.policy.word_ends))
+        if end_s - start_s >= 0.3:
+            await self._run_pass(loop, start_s, end_s, final=True)
         else:
             for caption in self.policy.on_hypothesis([], end_s, final=True):
                 self.emit(caption)
@@ -321,9 +319,8 @@ class InputWorker:
         if self.on_utterance_end is not None:
             self.on_utterance_end(self.input_id, lang)
 
-    async def _run_pass(self, loop: asyncio.AbstractEventLoop, end_s: float,
-                        final: bool) -> None:
-        start_s = self._final_start(end_s) if final else self.policy.buffer_start_s
+    async def _run_pass(self, loop: asyncio.AbstractEventLoop, start_s: float,
+                        end_s: float, final: bool) -> None:
         a = int((start_s - self._audio_start_s) * SAMPLE_RATE)
         b = int((end_s - self._audio_start_s) * SAMPLE_RATE)
         audio = self._audio[max(a, 0):b]

@@ -101,6 +101,8 @@ class _Utterance:
     revision: int = 0
     committed: list[Word] = field(default_factory=list)
     tentative: list[Word] = field(default_factory=list)
+    # The last pass skipped speech (see skip_gap_s): the next goes without a prompt.
+    skipping: bool = False
 
 
 class StreamingPolicy:
@@ -123,8 +125,6 @@ class StreamingPolicy:
         self.commit_point_s = 0.0
         self._utt: _Utterance | None = None
         self._utt_count = 0
-        # The last pass skipped speech (see skip_gap_s): the next goes without a prompt.
-        self._skipping = False
         # Committed text per language as (end_s, text) pieces, for the prompt.
         self._history: dict[str, list[tuple[float, str]]] = {}
 
@@ -156,7 +156,6 @@ class StreamingPolicy:
         """Speech started at ``at_s``: the buffer starts there (a little before)."""
         self._utt_count += 1
         self._utt = _Utterance(self._utt_count)
-        self._skipping = False
         self.buffer_start_s = max(at_s, self.commit_point_s)
         self.commit_point_s = self.buffer_start_s
 
@@ -177,7 +176,7 @@ class StreamingPolicy:
         Russian after an English prompt goes on in English (a translation).
         """
         lang = lang or self.lang
-        if lang is None or self._skipping:
+        if lang is None or (self._utt is not None and self._utt.skipping):
             # With the prompt, passes from "Sintra" on heard "the", or "the city of
             # St."; without it, "Cintra and which was made famous..." (en_fleurs_002).
             return ""
@@ -253,7 +252,7 @@ class StreamingPolicy:
             while utt.tentative and tentative and tentative[0].end_s <= overdue:
                 to_commit.append(tentative.pop(0))
             skip = self._skipped_speech(fresh, audio_end_s)
-            self._skipping = skip is not None
+            utt.skipping = skip is not None
             if skip is not None and skip < len(to_commit):
                 log.debug("%s: speech not made out before %r; held for the final pass",
                           self.input_id, fresh[skip].text)

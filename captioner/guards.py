@@ -136,16 +136,21 @@ def before_loop(words: Sequence[Word], max_ngram: int = 16, copies: int = 3) -> 
 
 
 def cut_squeezed(words: Sequence[Word], run: int = 3, min_s: float = 0.05) -> list[Word]:
-    """Drops runs of ``run`` or more words squeezed into no time.
+    """Drops runs of ``run`` or more words squeezed into no time, and a squeezed word
+    that repeats the word before it.
 
     Real words take time; words the aligner could not place in the audio (Whisper
     echoing its prompt at the start of the window, or looping at its end) all get one
-    timestamp.
+    timestamp. A speaker who repeats a word ("we, we need") says it twice; "account
+    of@17.62-18.76 of@18.76-18.76" (the English lecture) is one "of".
     """
     out: list[Word] = []
     pending: list[Word] = []
     for word in words:
         if word.end_s - word.start_s < min_s:
+            previous = (pending or out)[-1:]
+            if previous and normalise(previous[0].text) == normalise(word.text):
+                continue
             pending.append(word)
             continue
         if len(pending) < run:

@@ -105,6 +105,11 @@ def test_words_squeezed_into_no_time_are_cut():
     echo = [Word(" " + t, 0.0, 0.0) for t in "much of political philosophy".split()]
     echo += [Word(" where", 0.6, 0.9), Word(" we", 0.9, 1.1)]
     assert [w.text.strip() for w in cut_squeezed(echo)] == ["where", "we"]
+    # A squeezed repeat of the word before it is the same word; a spoken repeat is not.
+    ws = [Word(" account", 17.12, 17.62), Word(" of", 17.62, 18.76), Word(" of", 18.76, 18.76)]
+    assert [w.text.strip() for w in cut_squeezed(ws)] == ["account", "of"]
+    stutter = [Word(" we,", 0.0, 0.2), Word(" we", 0.4, 0.6), Word(" need", 0.6, 0.9)]
+    assert cut_squeezed(stutter) == stutter
 
 
 def test_a_long_phrase_loop_is_cut_too():

@@ -374,6 +374,21 @@ def test_words_on_screen_are_committed_when_the_final_pass_fails():
     assert [(c.text, c.final) for c in out] == [("countries", True)]
 
 
+def test_words_on_screen_are_committed_when_the_final_pass_stops_short():
+    # ru_welcome, x1.1 schedule: the final pass from the end of "центра." wrote the
+    # prompt's first words again, squeezed, and nothing after 7.98 s; "между" (committed)
+    # ends at 8.66 s, and "нашими странами." was on screen.
+    p = policy()
+    heard = timed(("язии", 6.72, 7.18), ("с", 7.18, 7.34), ("отрудничества", 7.34, 8.24),
+                  ("между", 8.24, 8.66))
+    p.on_hypothesis(heard + timed(("нашей", 8.66, 9.18)), 9.2)
+    p.on_hypothesis(heard + timed(("нашими", 8.68, 9.26), ("странами.", 9.26, 9.88)), 9.9)
+    assert p.commit_point_s == pytest.approx(8.66)
+    echo = timed(("Добрый", 6.54, 6.70), ("день,", 6.70, 6.70), ("коллеги!", 6.78, 7.98))
+    out = p.on_hypothesis(echo, 10.1, final=True)
+    assert [(c.text, c.final) for c in out] == [("нашими странами.", True)]
+
+
 def test_final_pass_that_rereads_committed_words_decides_the_tail():
     p = policy()
     p.on_hypothesis(words("between our"), 0.8)
@@ -398,6 +413,80 @@ def test_last_committed_word_read_again_longer_is_not_committed_twice():
     again = words("климатов") + [Word(" центральные", 0.4, 0.95), Word(" язии", 0.95, 1.3)]
     out = p.on_hypothesis(again, 2.0, final=True)
     assert [c.text for c in finals(out)] == ["язии"]
+
+
+def timed(*spec: tuple[str, float, float]) -> list[Word]:
+    return [Word(" " + text, start, end) for text, start, end in spec]
+
+
+def test_a_common_word_elsewhere_does_not_stand_for_the_last_committed_one():
+    # CI, en_welcome from a sound device: "the" was committed from "the role of the
+    # men" (a pass cut inside "development"); the final pass had no such "the", and
+    # the text search took the one before "role" for it: "the role of the role of".
+    p = policy()
+    p.on_hypothesis(timed(("and", 6.18, 6.58), ("the", 6.58, 6.72), ("role", 6.72, 7.0),
+                          ("of", 7.0, 7.18), ("the", 7.18, 7.30), ("men", 7.30, 7.46)), 7.5)
+    p.on_hypothesis(timed(("and", 6.18, 6.58), ("the", 6.58, 6.72), ("role", 6.72, 7.0),
+                          ("of", 7.0, 7.18), ("the", 7.18, 7.30),
+                          ("development", 7.30, 7.9)), 8.0)
+    assert " ".join(w.text.strip() for w in p._utt.committed) == "and the role of the"
+    out = p.on_hypothesis(timed(("and", 6.18, 6.58), ("the", 6.58, 6.72), ("role", 6.72, 6.98),
+                                ("of", 6.98, 7.20), ("development", 7.20, 7.74),
+                                ("banks.", 7.74, 8.42)), 8.9, final=True)
+    assert [c.text for c in finals(out)] == ["development banks."]
+
+
+def test_the_last_committed_word_opening_a_pass_is_found_however_stretched():
+    # The English lecture: a pass heard "And And the answer" (one "And" too many), "And"
+    # at 1.72-1.92 s was committed, and the next pass stretched it to 1.72-2.80 s.
+    p = policy()
+    p.start_utterance(1.72)
+    p.set_language("en", locked=True)
+    p.on_hypothesis(timed(("And", 1.72, 2.08), ("the", 2.08, 2.16)), 2.9)
+    out = p.on_hypothesis(timed(("And", 1.72, 1.92), ("And", 2.38, 2.82), ("the", 2.82, 2.98),
+                                ("answer", 2.98, 3.26)), 3.9)
+    assert [c.text for c in finals(out)] == ["And"]
+    out = p.on_hypothesis(timed(("And", 1.72, 2.80), ("the", 2.80, 2.96),
+                                ("answer", 2.96, 3.26), ("that", 3.26, 3.48)), 4.5)
+    assert finals(out) == [] and [c.text for c in partials(out)] == ["the answer that"]
+
+
+def test_the_committed_tail_is_found_where_it_ends_not_where_it_recurs():
+    # The English lecture: "in the" was committed (ending 24.64 s), and the next pass,
+    # "in the journals and in the literature", holds a second "in the" 0.92 s later.
+    p = policy()
+    p.on_hypothesis(timed(("in", 24.3, 24.5), ("the", 24.5, 24.64), ("j", 24.66, 24.78)), 24.8)
+    p.on_hypothesis(timed(("in", 24.3, 24.5), ("the", 24.5, 24.64), ("journals", 24.64, 25.02),
+                          ("and", 25.02, 25.36), ("in", 25.36, 25.48)), 25.5)
+    assert " ".join(w.text.strip() for w in p._utt.committed) == "in the"
+    heard = timed(("in", 24.24, 24.5), ("the", 24.5, 24.64), ("journals", 24.64, 25.04),
+                  ("and", 25.04, 25.36), ("in", 25.36, 25.46), ("the", 25.46, 25.56),
+                  ("literature.", 25.56, 25.78))
+    out = p.on_hypothesis(heard, 26.0, final=True)
+    assert [c.text for c in finals(out)] == ["journals and in the literature."]
+
+
+def test_a_short_first_word_at_the_buffer_start_is_kept():
+    # ru_tinkoff_sample_3 starts with "Он" at 0.00-0.14 s: within the tolerance for a
+    # committed word's end, but no word was committed there.
+    p = policy()
+    first = timed(("Он", 0.0, 0.14), ("проторчал", 0.14, 0.72), ("здесь", 0.72, 0.94))
+    p.on_hypothesis(first, 1.3)
+    out = p.on_hypothesis(first + timed(("уже", 0.94, 1.24)), 1.8)
+    assert [c.text for c in finals(out)] == ["Он проторчал здесь"]
+
+
+def test_a_word_read_again_just_after_the_last_committed_one_is_not_new():
+    p = policy()
+    p.on_hypothesis(words("water resources"), 1.0)
+    p.on_hypothesis(words("water resources are"), 1.5)
+    assert p.commit_point_s == pytest.approx(0.75)
+    p.on_hypothesis(words("water resources"), 1.6, final=True)
+    p.end_utterance()
+    p.start_utterance(0.7)  # a short pause: the buffer starts at the commit point
+    out = p.on_hypothesis([Word(" resources", 0.76, 0.85)] + words("shrinking", 0.9), 2.0,
+                          final=True)
+    assert [c.text for c in finals(out)] == ["shrinking"]
 
 
 def test_words_after_a_stretch_heard_as_nothing_wait_for_the_final_pass():

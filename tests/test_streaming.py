@@ -14,6 +14,11 @@ def words(spec: str, start: float = 0.0, step: float = 0.4) -> list[Word]:
     return out
 
 
+def timed(*spec: tuple[str, float, float]) -> list[Word]:
+    """Words with the given times: (text, start_s, end_s), as a pass logged them."""
+    return [Word(" " + text, start, end) for text, start, end in spec]
+
+
 def policy(**kw) -> StreamingPolicy:
     clock = iter(range(10**6))
     p = StreamingPolicy("floor", StreamingParams(**kw), clock_ns=lambda: next(clock))
@@ -413,10 +418,6 @@ def test_last_committed_word_read_again_longer_is_not_committed_twice():
     again = words("климатов") + [Word(" центральные", 0.4, 0.95), Word(" язии", 0.95, 1.3)]
     out = p.on_hypothesis(again, 2.0, final=True)
     assert [c.text for c in finals(out)] == ["язии"]
-
-
-def timed(*spec: tuple[str, float, float]) -> list[Word]:
-    return [Word(" " + text, start, end) for text, start, end in spec]
 
 
 def test_a_common_word_elsewhere_does_not_stand_for_the_last_committed_one():

@@ -54,10 +54,15 @@ class LiveParams:
         one_window: Decode each pass in one window; when its text does not end cleanly
             the rest is left to the next pass instead of being decoded again from the
             last word, encoder and all (see :func:`captioner.asr._windowed_model_class`).
+        context_s: Every pass reaches back this much before the buffer's start, into
+            words of the utterance already committed (found again by their text and
+            skipped; the prompt holds only the text before). Decoded from the trim
+            point, the buffer's first words had no speech before them, and Whisper
+            read them worse: "even in the middle" lost its "in" under every schedule
+            (en_fleurs_001). 2 s cost 0.1 s of median latency (bench/RESULTS.md).
         final_context_s: The final pass of an utterance decodes at least this much of
-            it, reaching back before the buffer's trim point into words already
-            committed (found again by their text and skipped). After a trim, the rest
-            of an utterance can be a sliver: 0.65 s holding "years." at the end of
+            it, reaching back further when needed. After a trim, the rest of an
+            utterance can be a sliver: 0.65 s holding "years." at the end of
             en_fleurs_000, where Whisper heard nothing and the word was lost.
         final_window_s: Encoder window of an utterance's final pass: 30 (Whisper's own,
             most accurate, slowest), None for the smallest that fits (fastest, loops
@@ -75,6 +80,7 @@ class LiveParams:
     no_repeat_ngram: int = 6
     one_window: bool = True
     final_window_s: int | None = 15
+    context_s: float = 2.0
     final_context_s: float = 3.0
 
 
@@ -82,17 +88,19 @@ class LiveParams:
 WORD_S = 1.5
 
 
-def final_pass_start(buffer_start_s: float, utterance_start_s: float, end_s: float,
-                     context_s: float, word_ends: Sequence[float] = ()) -> float:
-    """Where an utterance's final pass starts decoding: the buffer's start, or earlier
-    in the same utterance so that at least ``context_s`` of audio is decoded.
+def pass_start(buffer_start_s: float, utterance_start_s: float, end_s: float,
+               context_s: float = 0.0, min_s: float = 0.0,
+               word_ends: Sequence[float] = ()) -> float:
+    """Where a pass over the buffer up to ``end_s`` starts decoding: ``context_s``
+    before the buffer's start, and early enough to decode at least ``min_s``; never
+    before the utterance's start.
 
     Reaching back, the pass starts where a committed word ends (``word_ends``) or the
     utterance starts, at most ``WORD_S`` further back. Started inside a word, Whisper
     made "из-за этого" of the tail of "сотрудничества", and the guards dropped the
     whole low-confidence segment with the words after it (ru_welcome).
     """
-    target = end_s - context_s
+    target = min(buffer_start_s - context_s, end_s - min_s)
     if buffer_start_s <= target:
         return buffer_start_s
     cuts = [t for t in (utterance_start_s, *word_ends)
@@ -275,9 +283,10 @@ class InputWorker:
         self._trim_audio()
 
     def _trim_audio(self) -> None:
-        # The final pass may reach back final_context_s, and on to a word's end.
-        keep_from = (max(self._utt_buffer_start_s,
-                         self.policy.buffer_start_s - self.params.final_context_s - WORD_S)
+        # A pass may reach back context_s (a final pass final_context_s), and on to a
+        # word's end.
+        reach_s = max(self.params.context_s, self.params.final_context_s) + WORD_S
+        keep_from = (max(self._utt_buffer_start_s, self.policy.buffer_start_s - reach_s)
                      if self.policy.active
                      else self.audio_end_s - self.params.preroll_s - 0.5)
         cut = int((keep_from - self._audio_start_s) * SAMPLE_RATE)
@@ -297,14 +306,12 @@ class InputWorker:
         if not pass_due(end - self._last_pass_end_s, self._last_pass_wall_s,
                         self.params.min_step_s):
             return
-        await self._run_pass(loop, self.policy.buffer_start_s, end, final=False)
+        await self._run_pass(loop, self._pass_start(end), end, final=False)
         self._trim_audio()
 
     async def _final_pass(self, loop: asyncio.AbstractEventLoop, end_s: float) -> None:
         end_s = min(end_s, self.audio_end_s)
-        start_s = max(self._audio_start_s, final_pass_start(
-            self.policy.buffer_start_s, self._utt_buffer_start_s, end_s,
-            self.params.final_context_s, self.policy.word_ends))
+        start_s = self._pass_start(end_s, min_s=self.params.final_context_s)
         if end_s - start_s >= 0.3:
             await self._run_pass(loop, start_s, end_s, final=True)
         else:
@@ -318,6 +325,11 @@ class InputWorker:
         self._pending_end_s = None
         if self.on_utterance_end is not None:
             self.on_utterance_end(self.input_id, lang)
+
+    def _pass_start(self, end_s: float, min_s: float = 0.0) -> float:
+        return max(self._audio_start_s, pass_start(
+            self.policy.buffer_start_s, self._utt_buffer_start_s, end_s,
+            self.params.context_s, min_s, self.policy.word_ends))
 
     async def _run_pass(self, loop: asyncio.AbstractEventLoop, start_s: float,
                         end_s: float, final: bool) -> None:

@@ -3,7 +3,7 @@
 import pytest
 
 from captioner.events import Word
-from captioner.live import final_pass_start, pass_due
+from captioner.live import pass_due, pass_start
 from captioner.streaming import StreamingParams, StreamingPolicy
 
 
@@ -355,18 +355,43 @@ def test_next_pass_waits_for_new_audio_in_step_with_pass_time(new_audio_s, last_
 def test_final_pass_reaches_back_into_its_utterance_for_context():
     # en_fleurs_000: the buffer was trimmed to 8.38 s just before the speech ended at
     # 9.03 s; decoded alone, the 0.65 s holding "years." gave nothing.
-    assert final_pass_start(8.38, 0.0, 9.03, context_s=3.0) == pytest.approx(6.03)
-    assert final_pass_start(2.0, 0.0, 9.03, context_s=3.0) == 2.0  # long enough already
-    assert final_pass_start(8.38, 7.5, 9.03, context_s=3.0) == 7.5  # not before the utterance
+    assert pass_start(8.38, 0.0, 9.03, min_s=3.0) == pytest.approx(6.03)
+    assert pass_start(2.0, 0.0, 9.03, min_s=3.0) == 2.0  # long enough already
+    assert pass_start(8.38, 7.5, 9.03, min_s=3.0) == 7.5  # not before the utterance
 
 
 def test_final_pass_reaching_back_starts_where_a_committed_word_ends():
     # ru_welcome: 3 s before the end fell inside "сотрудничества" (7.34-8.24 s).
     ends = [5.30, 6.06, 6.74, 7.18, 7.34, 8.24, 8.66, 9.26]
-    assert final_pass_start(9.26, 0.0, 10.06, context_s=3.0, word_ends=ends) == 6.74
+    assert pass_start(9.26, 0.0, 10.06, min_s=3.0, word_ends=ends) == 6.74
     # No word ends within another context_s before: the plain 3 s.
-    assert final_pass_start(9.26, 0.0, 10.06, 3.0, word_ends=[1.0]) == pytest.approx(7.06)
-    assert final_pass_start(9.26, 6.9, 10.06, 3.0, word_ends=ends) == 6.9
+    assert pass_start(9.26, 0.0, 10.06, min_s=3.0, word_ends=[1.0]) == pytest.approx(7.06)
+    assert pass_start(9.26, 6.9, 10.06, min_s=3.0, word_ends=ends) == 6.9
+
+
+def test_every_pass_reaches_back_before_the_trim_point_to_a_committed_word():
+    # en_fleurs_001: the buffer was cut at 4.40 s, after "begin"; passes from there
+    # read "even the middle". From "you" (3.30 s) on, Whisper has the speech before.
+    ends = [0.76, 1.14, 1.62, 1.96, 2.16, 2.62, 3.00, 3.30, 3.90, 4.40]
+    assert pass_start(4.40, 0.0, 7.40, context_s=2.0, word_ends=ends) == 2.16
+    assert pass_start(4.40, 0.0, 7.40, context_s=0.0, word_ends=ends) == 4.40
+    assert pass_start(4.40, 3.5, 7.40, context_s=2.0, word_ends=ends) == 3.5
+    # The further reach wins: 2 s before the buffer or 3 s before the end.
+    assert pass_start(8.38, 0.0, 9.03, context_s=2.0, min_s=3.0) == pytest.approx(6.03)
+    assert pass_start(4.40, 0.0, 9.03, context_s=2.0, min_s=3.0) == pytest.approx(2.40)
+
+
+def test_a_pass_that_reaches_back_commits_only_what_follows_the_committed_words():
+    # A pass decoded from 2 s before the trim point hears the committed "a capital
+    # letter" again; only the words after it are new, and they agree with the pass
+    # before, which did not reach back.
+    p = policy()
+    p.on_hypothesis(words("with a capital letter", 4.4), 6.0)
+    p.on_hypothesis(words("with a capital letter even", 4.4), 6.5)
+    assert [w.text.strip() for w in p._utt.committed] == ["with", "a", "capital", "letter"]
+    out = p.on_hypothesis(words("a capital letter even in the middle", 4.8), 7.8)
+    assert [c.text for c in finals(out)] == ["even"]
+    assert [c.text for c in partials(out)] == ["in the middle"]
 
 
 def test_words_on_screen_are_committed_when_the_final_pass_fails():

@@ -365,6 +365,17 @@ class InputWorker:
                              for w in result.words)
             log.debug("pass %s [%.2f-%.2f] %.2fs final=%s lang=%s: %s", self.input_id, start_s,
                       end_s, self._last_pass_wall_s, final, result.lang, heard)
+        buffer_start_s = self.policy.buffer_start_s
+        if (start_s < buffer_start_s and end_s - buffer_start_s >= 0.3
+                and not self.policy.heard_past_commit(result.words)):
+            # Reaching back cost the pass its words: from "and gentlemen" on, Whisper
+            # wrote only an unsure "The" for 7.4 s of clear speech, the final pass
+            # did the same, and the rest of en_welcome was never captioned (a loaded
+            # host, CI). The buffer alone is decoded again.
+            log.debug("%s: the pass from %.2f s heard nothing after the committed words; "
+                      "again from the buffer's start", self.input_id, start_s)
+            await self._run_pass(loop, buffer_start_s, end_s, final)
+            return
         for caption in self.policy.on_hypothesis(result.words, end_s, final=final):
             self.emit(caption)
 

@@ -288,6 +288,12 @@ class StreamingPolicy:
             self._maybe_trim(audio_end_s)
         return out
 
+    def heard_past_commit(self, words: Sequence[Word]) -> bool:
+        """Whether a pass heard a word ending after the committed ones (beyond the
+        jitter of a committed word read again)."""
+        return bool(words) and (
+            words[-1].end_s > self.commit_point_s + self.params.overlap_tolerance_s)
+
     def end_utterance(self) -> None:
         """Closes the utterance after its final pass."""
         self._utt = None

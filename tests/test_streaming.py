@@ -1,9 +1,13 @@
 """The streaming policy as a pure unit, fed scripted hypothesis sequences."""
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 import pytest
 
 from captioner.events import Word
-from captioner.live import pass_due, pass_start
+from captioner.live import InputWorker, _PassResult, pass_due, pass_start
 from captioner.streaming import StreamingParams, StreamingPolicy
 
 
@@ -556,3 +560,41 @@ def test_after_a_pass_that_skipped_speech_the_next_goes_without_a_prompt():
     assert p.prompt(before_s=2.0) == ""
     p.on_hypothesis([Word(" sintra", 0.8, 1.3), Word(" in", 1.3, 1.5)], 3.6)
     assert p.prompt(before_s=2.0) == "town of"
+
+
+class _Engine:
+    languages = ("en",)
+
+
+def test_a_pass_that_reaches_back_and_hears_nothing_new_decodes_the_buffer_alone():
+    # en_welcome on a loaded host: from "and gentlemen" (committed) on, Whisper wrote
+    # only an unsure "The" for 7.4 s of speech; the rest was never captioned.
+    decoded: list[tuple[float, bool]] = []
+
+    def decode(audio, offset_s, lang, prompts, hotwords="", final=False, *rest):
+        decoded.append((round(offset_s, 2), final))
+        if offset_s < 3.5:
+            return _PassResult([], "en", None)
+        return _PassResult(words("discuss climate finance", 3.6), "en", None)
+
+    out: list = []
+    with ThreadPoolExecutor(1) as pool:
+        worker = InputWorker("floor", _Engine(), pool, pool, out.append,
+                             policy_params=StreamingParams(trim_after_s=3.0))
+        worker._decode = decode
+        worker._audio = np.zeros(int(16000 * 8.85), dtype=np.float32)
+        p = worker.policy
+        p.start_utterance(0.0)
+        p.set_language("en", locked=True)
+        p.on_hypothesis(timed(("ladies", 1.2, 1.44), ("and", 1.44, 1.74), ("today", 2.9, 3.1),
+                              ("we", 3.1, 3.34), ("will", 3.34, 3.56)), 3.9)
+        p.on_hypothesis(timed(("ladies", 1.2, 1.44), ("and", 1.44, 1.74), ("today", 2.9, 3.1),
+                              ("we", 3.1, 3.34), ("will", 3.34, 3.56), ("be", 3.6, 3.8)), 4.2)
+        assert p.buffer_start_s == pytest.approx(3.56)
+
+        async def final_pass():
+            await worker._final_pass(asyncio.get_running_loop(), 8.85)
+
+        asyncio.run(final_pass())
+    assert decoded == [(1.44, True), (3.56, True)]
+    assert [c.text for c in finals(out)] == ["discuss climate finance"]

@@ -59,7 +59,8 @@ class LiveParams:
             skipped; the prompt holds only the text before). Decoded from the trim
             point, the buffer's first words had no speech before them, and Whisper
             read them worse: "even in the middle" lost its "in" under every schedule
-            (en_fleurs_001). 2 s cost 0.1 s of median latency (bench/RESULTS.md).
+            (en_fleurs_001). In the simulator, 2 s cost the English lecture 0.15 s
+            of median committed latency and 0.3 s of p90 (bench/RESULTS.md).
         final_context_s: The final pass of an utterance decodes at least this much of
             it, reaching back further when needed. After a trim, the rest of an
             utterance can be a sliver: 0.65 s holding "years." at the end of

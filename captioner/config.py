@@ -39,7 +39,10 @@ class AsrConfig:
         device: ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``.
         compute_type: ``auto`` (int8 on CPU, float16 on CUDA) or a CTranslate2 type.
         threads: CPU threads for the model; 0 means one per core.
-        beam_size: 1 is greedy decoding, the fastest.
+        beam_size: Decoding beam of the final pass of each live utterance, the pass
+            whose words are committed (``captioner run``). 1 is greedy, the fastest;
+            a wider beam makes every commit wait longer. Provisional passes are always
+            greedy. ``captioner transcribe`` has its own ``--beam-size``.
         languages: Languages that language identification may choose from.
         language: ``auto`` or one of ``languages`` to force it.
     """

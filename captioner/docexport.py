@@ -33,7 +33,7 @@ from typing import Any
 from captioner.config import CaptionsConfig
 from captioner.errors import CaptionerError
 from captioner.events import Caption, Status
-from captioner.export import _clock, to_srt
+from captioner.export import to_srt, to_vtt
 from captioner.journal import INPUT_LOST, INPUT_RESTORED, JournalRead, read_journal
 from captioner.layout import Cue, cues_from_text, retime
 from captioner.session import SessionDir
@@ -198,21 +198,6 @@ def track_cues(track: Sequence[Caption], lang: str, cfg: CaptionsConfig) -> list
     for cap in track:
         cues.extend(cues_from_text(cap.text, cap.start_s, cap.end_s, lang, cfg))
     return retime(cues, cfg)
-
-
-def to_vtt(cues: Sequence[Cue]) -> str:
-    """WebVTT text with ``&``, ``<`` and ``>`` escaped.
-
-    ``captioner.export.to_vtt`` leaves ``>`` alone, so a caption containing ``-->``
-    would break the cue; this one escapes it too.
-    """
-    out = ["WEBVTT", ""]
-    for cue in cues:
-        out.append(f"{_clock(cue.start_s, '.')} --> {_clock(cue.end_s, '.')}")
-        out.extend(line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-                   for line in cue.lines)
-        out.append("")
-    return "\n".join(out)
 
 
 def make_clock(started_at: datetime | None, wall_clock: bool) -> Callable[[float], str]:

@@ -45,12 +45,23 @@ def to_srt(cues: Sequence[Cue]) -> str:
     return "\n".join(blocks)
 
 
+def _vtt_text(line: str) -> str:
+    # "&" first, or the other escapes would be escaped again. "<" and "&" would be read
+    # as markup; ">" is escaped too so that "-->" never appears in cue text, where a
+    # line holding it is read as the timing line of a new cue.
+    return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_vtt(cues: Sequence[Cue]) -> str:
-    """WebVTT text. Cue text is escaped: ``<`` and ``&`` would otherwise be markup."""
+    """WebVTT text with ``&``, ``<`` and ``>`` in cue text escaped.
+
+    The one WebVTT writer, for ``captioner transcribe`` (:func:`render`) and
+    ``captioner export`` (:mod:`captioner.docexport`) alike.
+    """
     out = ["WEBVTT", ""]
     for cue in cues:
         out.append(f"{_clock(cue.start_s, '.')} --> {_clock(cue.end_s, '.')}")
-        out.extend(line.replace("&", "&amp;").replace("<", "&lt;") for line in cue.lines)
+        out.extend(_vtt_text(line) for line in cue.lines)
         out.append("")
     return "\n".join(out)
 

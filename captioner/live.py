@@ -43,7 +43,9 @@ class LiveParams:
         queue_chunks: Bounded audio queue; the oldest chunk is dropped when full.
         language: When an identified language is trusted, against the input's
             previous utterance (:class:`captioner.streaming.LanguageRule`).
-        beam_size: Decoding beam for live passes (1 = greedy, bounded time).
+        beam_size: Decoding beam of an utterance's final pass, the one whose words are
+            committed (``asr.beam_size``). Provisional passes are always greedy (beam 1):
+            they run every ``min_step_s`` and a wider beam would lengthen every partial.
         window_margin_s: Provisional passes encode the smallest window that holds the
             audio plus this much (Whisper loops more when the audio fills its window).
         no_repeat_ngram: Live passes may not repeat a run of this many tokens (0: off).
@@ -386,11 +388,13 @@ class InputWorker:
                 gap_s: float = float("inf")) -> _PassResult:
         """One bounded Whisper pass (runs in the ASR executor).
 
-        Provisional passes use the shortest encoder window that fits (fast); the final
-        pass of an utterance, whose words are committed as they stand, uses a longer
-        one (``final_window_s``), where Whisper is less prone to loops.
+        Provisional passes use the shortest encoder window that fits and greedy decoding
+        (fast); the final pass of an utterance, whose words are committed as they stand,
+        uses a longer window (``final_window_s``), where Whisper is less prone to loops,
+        and the configured beam (``beam_size``).
         """
         settled = None
+        beam_size = self.params.beam_size if final else 1
         window_s = (self.params.final_window_s if final else None) or window_for(
             len(audio) / SAMPLE_RATE, self.params.window_margin_s)
         if lang is None:
@@ -403,7 +407,7 @@ class InputWorker:
                       previous, gap_s, lang, "" if settled else ", unsettled")
         prompt = prompts.get(lang, "")
         segments, lang = self.engine.transcribe(
-            audio, lang, offset_s=offset_s, beam_size=self.params.beam_size, prompt=prompt,
+            audio, lang, offset_s=offset_s, beam_size=beam_size, prompt=prompt,
             word_timestamps=True, temperature=0.0, condition_on_previous_text=False,
             hotwords=hotwords or None, window_s=window_s,
             no_repeat_ngram_size=self.params.no_repeat_ngram,

@@ -22,6 +22,7 @@ from captioner.config import PROJECT_ROOT, Config, InputConfig
 from captioner.errors import CaptionerError
 from captioner.events import Caption, Status
 from captioner.glossary import Glossary
+from captioner.live import LiveParams
 from captioner.pipeline import Controls, LivePipeline
 from captioner.sources import AudioSource, FileSource
 from captioner.tracks import TrackRouter
@@ -185,6 +186,18 @@ def build_translation(cfg: Config, engine, pipeline_audio_for, executor, emit,
     return MachineTranslation(engines, executor, emit, glossary), problems
 
 
+def live_params(cfg: Config) -> LiveParams:
+    """The live loop's settings that come from the config (the rest keep their defaults).
+
+    Args:
+        cfg: The loaded config.
+
+    Returns:
+        LiveParams whose final passes decode with ``asr.beam_size``.
+    """
+    return LiveParams(beam_size=cfg.asr.beam_size)
+
+
 async def run_session(cfg: Config, opts: RunOptions, engine,
                       plan: tuple[str, str, tuple[InputConfig, ...]] | None = None) -> int:
     """Runs one live session until the input ends or the user interrupts."""
@@ -220,6 +233,7 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
         sinks.append(broadcaster.publish)
     mt_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt")
     pipeline = LivePipeline(engine, source, sinks, sources_label=labels, controls=controls,
+                            live_params=live_params(cfg),
                             first_seq=(journal.last_seq or 0) + 1 if journal else 1,
                             glossary=glossary, hotwords=hotwords,
                             router=TrackRouter(cfg.translation.booth_hold_s,

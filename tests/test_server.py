@@ -9,10 +9,11 @@ import time
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.protocol import State
 
 from captioner.broadcast import Broadcaster, CatchUp, TooManyViewers
 from captioner.events import Caption, Status
-from captioner.server import CaptionServer, load_web_root, terminal_qr
+from captioner.server import WRITE_LIMIT, CaptionServer, load_web_root, terminal_qr
 from captioner.wire import PROTOCOL_VERSION, caption_to_dict, status_to_dict
 
 TIMEOUT_S = 10.0
@@ -464,16 +465,34 @@ async def test_urls_use_a_lan_address_for_a_wildcard_bind():
 
 
 async def test_close_does_not_hang_on_a_stalled_client():
+    import socket
+
     b = Broadcaster(client_queue=1000)
     server = CaptionServer(b, host="127.0.0.1", port=0)
     await server.start()
     stalled = await connect(ws_url(server), max_size=None, max_queue=1)
     try:
-        # Fill the stalled client's socket so that a close frame cannot reach it.
-        for seq in range(1, 200):
+        stalled.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        assert (await recv_json(stalled))["type"] == "hello"  # the viewer is attached
+        (viewer,) = server._connections
+        # Fill the stalled client's socket so that a close frame cannot reach it: the
+        # kernel's buffers are full once the server's transport holds bytes it could not
+        # send, and past WRITE_LIMIT the server waits for the socket to drain.
+        seq = 0
+        while viewer.transport.get_write_buffer_size() < WRITE_LIMIT:
+            seq += 1
+            assert seq < 500, "the stalled client's socket never filled"
             b.publish(cap(seq, text="y" * 64_000))
+            await asyncio.sleep(0)
+        assert viewer.state is State.OPEN and b.viewer_count == 1
         async with asyncio.timeout(TIMEOUT_S):
             await server.close()
+        # The close frame never got through the full socket (1006: no closing
+        # handshake), so the server cut the connection instead of waiting on it.
+        assert viewer.state is State.CLOSED and viewer.close_code == 1006
+        assert not server._connections
+        assert b.viewer_count == 0
     finally:
         stalled.transport.abort()
         await stalled.wait_closed()

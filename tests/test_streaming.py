@@ -6,8 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from captioner.config import load_config
 from captioner.events import Word
 from captioner.live import InputWorker, _PassResult, pass_due, pass_start
+from captioner.runner import live_params
 from captioner.streaming import StreamingParams, StreamingPolicy
 
 
@@ -598,3 +600,37 @@ def test_a_pass_that_reaches_back_and_hears_nothing_new_decodes_the_buffer_alone
         asyncio.run(final_pass())
     assert decoded == [(1.44, True), (3.56, True)]
     assert [c.text for c in finals(out)] == ["discuss climate finance"]
+
+
+class _BeamEngine:
+    """Records the beam of every pass; hears nothing."""
+
+    languages = ("en",)
+
+    def __init__(self) -> None:
+        self.beams: list[int] = []
+
+    def transcribe(self, audio, language, **kwargs):
+        self.beams.append(kwargs["beam_size"])
+        return [], language
+
+
+@pytest.mark.parametrize(("overrides", "final_beam"), [([], 1), (["asr.beam_size=5"], 5)])
+def test_asr_beam_size_reaches_the_final_pass_and_provisional_passes_stay_greedy(
+        overrides, final_beam):
+    engine = _BeamEngine()
+    params = live_params(load_config(overrides=overrides))
+    with ThreadPoolExecutor(1) as pool:
+        worker = InputWorker("floor", engine, pool, pool, lambda event: None, params=params)
+        worker._audio = np.zeros(16000 * 4, dtype=np.float32)
+        worker.policy.start_utterance(0.0)
+        worker.policy.set_language("en", locked=True)
+
+        async def passes():
+            loop = asyncio.get_running_loop()
+            await worker._run_pass(loop, 0.0, 2.0, final=False)
+            await worker._run_pass(loop, 0.0, 3.0, final=False)
+            await worker._final_pass(loop, 4.0)
+
+        asyncio.run(passes())
+    assert engine.beams == [1, 1, final_beam]

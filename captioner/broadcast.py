@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from captioner.events import Caption, Status
+from captioner.states import MOMENTARY
 from captioner.wire import PROTOCOL_VERSION, caption_to_dict, status_to_dict
 
 logger = logging.getLogger(__name__)
 
 #: Statuses that describe a moment, not a state: sent live, never replayed on connect.
-TRANSIENT_STATES = frozenset({"levels", "clear", "message"})
+TRANSIENT_STATES = MOMENTARY
 
 #: How many distinct (state, input, lang) statuses the catch-up state remembers.
 MAX_STATUS_KEYS = 64

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from captioner import states
 from captioner.errors import CaptionerError
 from captioner.events import Caption, Status
 
@@ -371,8 +372,6 @@ class ScreenGate:
             return [event, *self._lost.values()]
         if state == "input_lost":
             self._lost[event.input_id] = event
-        elif state in ("input_ok", "input_restored"):
-            self._lost.pop(event.input_id, None)
         elif state == "listening":
             if event.input_id is None:
                 self._lost.clear()
@@ -380,6 +379,8 @@ class ScreenGate:
                 self._lost.pop(event.input_id, None)
             if self.paused and self._paused_status is not None:
                 return [event, self._paused_status]
+        elif states.ends(state, states.INPUT_LOST):
+            self._lost.pop(event.input_id, None)
         return [event]
 
     def _caption(self, caption: Caption) -> list[Caption | Status]:

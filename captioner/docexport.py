@@ -34,9 +34,10 @@ from captioner.config import CaptionsConfig
 from captioner.errors import CaptionerError
 from captioner.events import Caption, Status
 from captioner.export import to_srt, to_vtt
-from captioner.journal import INPUT_LOST, INPUT_RESTORED, JournalRead, read_journal
+from captioner.journal import JournalRead, read_journal
 from captioner.layout import Cue, cues_from_text, retime
 from captioner.session import SessionDir
+from captioner.states import INPUT_LOST, INPUT_RESTORED
 from captioner.wire import caption_to_dict, status_to_dict
 
 log = logging.getLogger(__name__)

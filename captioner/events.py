@@ -102,8 +102,8 @@ class Status:
     """A state change or measurement for operators and views.
 
     ``state`` is a short machine-readable word (``listening``, ``paused``,
-    ``input_lost``, ``levels``, ``translation_unavailable``, ``stopped``...); ``detail``
-    holds JSON-serialisable extras.
+    ``input_lost``, ``levels``, ``translation_unavailable``, ``stopped``...; every one
+    is in :mod:`captioner.states`); ``detail`` holds JSON-serialisable extras.
     """
 
     state: str

@@ -40,6 +40,7 @@ from typing import Any
 
 from captioner.errors import CaptionerError
 from captioner.events import Caption, Status
+from captioner.states import JOURNALED
 from captioner.wire import caption_from_dict, encode
 
 log = logging.getLogger(__name__)
@@ -55,19 +56,8 @@ FSYNC_INTERVAL_S = 0.5
 MAX_BACKLOG_BYTES = 16 * 1024 * 1024
 
 # Status states that are part of the session record (the rest, like ``levels``, are
-# live-only measurements).
-SESSION_STARTED = "session_started"
-SESSION_RESUMED = "session_resumed"
-SESSION_STOPPED = "stopped"
-INPUT_LOST = "input_lost"
-INPUT_RESTORED = "input_restored"
-JOURNALED_STATES = frozenset({
-    SESSION_STARTED, SESSION_RESUMED, SESSION_STOPPED, INPUT_LOST, INPUT_RESTORED,
-    "error", "translation_unavailable", "translation_restored",
-    "journal_error", "recording_error", "recording_ok",
-    # Operator actions the organisers' record should show.
-    "paused", "resumed", "message", "stopped",
-})
+# live-only measurements): the table of every state is captioner.states.
+JOURNALED_STATES = JOURNALED
 
 _DISK_ERRORS = {
     errno.ENOSPC: "disk full",

@@ -27,19 +27,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from captioner import states
 from captioner.events import Caption, Status
 
 #: Upper bounds of the latency histograms, seconds.
 LATENCY_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 20.0, 30.0)
 #: Statuses counted as errors (``captioner_errors_total{kind=<state>}``).
-ERROR_STATES = frozenset({"error", "translation_error", "translation_unavailable",
-                          "journal_error", "recording_error", "input_lost"})
-#: Statuses the console's event log keeps (besides errors and warnings).
-LOGGED_STATES = frozenset({
-    "listening", "ended", "stopped", "input_restored", "input_ok", "translation_available",
-    "translation_restored", "paused", "resumed", "clear", "message", "language_forced",
-    "input_enabled", "input_disabled", "session_started", "warning", "warning_cleared",
-    *ERROR_STATES})
+ERROR_STATES = states.ERRORS
+#: Statuses the console's event log keeps (errors and warnings among them).
+LOGGED_STATES = states.LOGGED
 #: A level reading older than this is shown as stale (the capture publishes ~4 Hz).
 LEVELS_STALE_S = 2.0
 
@@ -197,7 +193,7 @@ class Dashboard:
                 self.inputs.values())
             for entry in targets:
                 entry.lost = True
-        elif state in ("input_restored", "input_ok"):
+        elif states.ends(state, states.INPUT_LOST):
             targets = [self._input(status.input_id)] if status.input_id else list(
                 self.inputs.values())
             for entry in targets:
@@ -212,7 +208,7 @@ class Dashboard:
         elif state == "translation_unavailable":
             self.translation_unavailable[str(detail.get("lang", "?"))] = str(
                 detail.get("reason", ""))
-        elif state in ("translation_available", "translation_restored"):
+        elif states.ends(state, states.TRANSLATION_UNAVAILABLE):
             self.translation_unavailable.pop(str(detail.get("lang", "?")), None)
         elif state == "translation_error":
             self.translation_errors += 1

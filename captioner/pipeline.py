@@ -7,6 +7,7 @@ It owns every task and executor; nothing here decides what text to show (that is
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 import time
@@ -100,6 +101,9 @@ class LivePipeline:
         self._next_seq = first_seq
         self._listening = False
         self._held: list[Status] = []
+        # Events published during a delivery, handed on after it (see publish()).
+        self._pending: collections.deque[Caption | Status] = collections.deque()
+        self._delivering = False
         self._asr = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
         self._vad = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vad")
         self.workers: dict[str, InputWorker] = {}
@@ -134,15 +138,27 @@ class LivePipeline:
             self._held.append(status)
 
     def publish(self, event: Caption | Status) -> None:
-        """Stamps committed captions with their ``seq`` and hands the event to each sink."""
+        """Stamps committed captions with their ``seq`` and hands the event to each sink.
+
+        An event published while another is being delivered (a sink that reacts, such
+        as the journal's ``recording_error``) waits until that one has reached every
+        sink: each sink sees the same order, and nothing overtakes what caused it.
+        """
         if isinstance(event, Status) and event.state == "listening" and not self._listening:
             self._listening = True
-            self._deliver(event)
-            for held in self._held:
-                self._deliver(held)
+            self._pending.append(event)
+            self._pending.extend(self._held)
             self._held.clear()
-            return
-        self._deliver(event)
+        else:
+            self._pending.append(event)
+        if self._delivering:
+            return  # the delivery in progress hands it on when it is done
+        self._delivering = True
+        try:
+            while self._pending:
+                self._deliver(self._pending.popleft())
+        finally:
+            self._delivering = False
 
     def _deliver(self, event: Caption | Status) -> None:
         if isinstance(event, Caption):

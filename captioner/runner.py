@@ -25,6 +25,14 @@ from captioner.glossary import Glossary
 from captioner.live import LiveParams
 from captioner.pipeline import Controls, LivePipeline
 from captioner.sources import AudioSource, FileSource
+from captioner.states import (
+    RECORDING_ERROR,
+    RECORDING_OK,
+    SESSION_RESUMED,
+    TRANSLATION_AVAILABLE,
+    TRANSLATION_DEGRADED,
+    TRANSLATION_UNAVAILABLE,
+)
 from captioner.tracks import TrackRouter
 from captioner.wire import encode
 
@@ -142,7 +150,13 @@ def printer(stream=sys.stdout) -> Callable[[Caption | Status], None]:
 
 def build_translation(cfg: Config, engine, pipeline_audio_for, executor, emit,
                       glossary: Glossary, store_root: Path):
-    """The machine-translation stage, or None; reports directions nothing can serve."""
+    """The machine-translation stage, or None, and a start-up status per direction.
+
+    Each direction is ``translation_available`` (with its engine; after a
+    ``translation_degraded`` when a broken package left Whisper to stand in), or
+    ``translation_unavailable``. A view that kept a notice from an earlier run of the
+    session clears it on ``translation_available``.
+    """
     if cfg.translation.engine == "none":
         return None, []
     from captioner.mt import ArgosEngine, MachineTranslation, WhisperTranslateEngine
@@ -150,7 +164,7 @@ def build_translation(cfg: Config, engine, pipeline_audio_for, executor, emit,
 
     packages = discover_packages(store_root) if cfg.translation.engine != "whisper" else []
     engines: dict = {}
-    problems: list[Status] = []
+    statuses: list[Status] = []
     for src in cfg.asr.languages:
         dst = "en" if src == "ru" else "ru"
         choice = choose_engine((src, dst), packages,
@@ -163,6 +177,7 @@ def build_translation(cfg: Config, engine, pipeline_audio_for, executor, emit,
                 translator.warm_up()
                 engines[src] = ArgosEngine(translator, glossary)
                 log.info("translation %s->%s: %s", src, dst, choice.reason)
+                statuses.append(_translation_available(src, dst, engines[src].name))
                 continue
             except (CaptionerError, RuntimeError, ValueError, OSError) as exc:
                 # A broken package must not stop the captions: say so, and fall back.
@@ -175,15 +190,21 @@ def build_translation(cfg: Config, engine, pipeline_audio_for, executor, emit,
             engines[src] = WhisperTranslateEngine(engine, pipeline_audio_for)
             log.warning("translation %s->%s: %s", src, dst, choice.reason)
             if reason != choice.reason:  # the package failed: the operator should know
-                problems.append(Status("translation_degraded", time.time_ns(), detail={
+                statuses.append(Status(TRANSLATION_DEGRADED, time.time_ns(), detail={
                     "direction": f"{src}->{dst}", "lang": dst, "reason": reason}))
+            statuses.append(_translation_available(src, dst, engines[src].name))
             continue
         log.warning("translation %s->%s unavailable: %s", src, dst, reason)
-        problems.append(Status("translation_unavailable", time.time_ns(), detail={
+        statuses.append(Status(TRANSLATION_UNAVAILABLE, time.time_ns(), detail={
             "direction": f"{src}->{dst}", "lang": dst, "reason": reason}))
     if not engines:
-        return None, problems
-    return MachineTranslation(engines, executor, emit, glossary), problems
+        return None, statuses
+    return MachineTranslation(engines, executor, emit, glossary), statuses
+
+
+def _translation_available(src: str, dst: str, engine_name: str) -> Status:
+    return Status(TRANSLATION_AVAILABLE, time.time_ns(), detail={
+        "direction": f"{src}->{dst}", "lang": dst, "engine": engine_name})
 
 
 def live_params(cfg: Config) -> LiveParams:
@@ -238,12 +259,14 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
                             glossary=glossary, hotwords=hotwords,
                             router=TrackRouter(cfg.translation.booth_hold_s,
                                                translate=cfg.translation.engine != "none"))
-    translation, problems = build_translation(
+    translation, translation_statuses = build_translation(
         cfg, engine, pipeline.audio_for, mt_executor, pipeline.publish, glossary,
         default_root(cfg.models.dir))
     pipeline.translation = translation
     if record is not None:
         pipeline.time_offset_s = record.offset_s
+        if record.resumed is not None:
+            pipeline.announce(record.resumed)
         # First of all sinks: a caption is on disk (in the kernel) before any screen,
         # or the --print output, shows it, so a crash loses nothing that was seen.
         sinks.insert(0, _journal_sink(lambda: holder["record"].journal, pipeline.announce))
@@ -252,7 +275,7 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
                                                      pipeline.announce))
     if translation is None:
         pipeline.router.translate_enabled = False
-    for status in problems:
+    for status in translation_statuses:
         pipeline.announce(status)
     if broadcaster is not None:
         from captioner.server import CaptionServer, terminal_qr
@@ -322,13 +345,19 @@ def _health(pipeline: LivePipeline, record: Record | None) -> dict:
 
 @dataclass
 class Record:
-    """The session record of one run: folder, journal, audio recorder."""
+    """The session record of one run: folder, journal, audio recorder.
+
+    Attributes:
+        resumed: The ``session_resumed`` status of a run that continues a recorded
+            session (``--session``), to announce once the inputs listen; else None.
+    """
 
     session: object
     journal: object
     recorder: object | None
     offset_s: float
     executor: ThreadPoolExecutor
+    resumed: Status | None = None
 
     def close(self) -> None:
         if self.recorder is not None:
@@ -361,12 +390,15 @@ def _open_record(cfg: Config, opts: RunOptions, source: AudioSource) -> Record:
     except OSError as exc:
         raise CaptionerError(f"cannot open the session record: {exc.strerror or exc}",
                              hint="check the disk and --sessions") from None
-    if journal.last_seq:
+    resumed = None
+    if opts.resume:
         log.warning("resuming %s after seq %d (stream time +%.1f s)", session.path,
-                    journal.last_seq, offset)
+                    journal.last_seq or 0, offset)
+        resumed = Status(SESSION_RESUMED, time.time_ns(), detail={
+            "name": session.name, "after_seq": journal.last_seq, "offset_s": round(offset, 3)})
     recorder = session.recorder() if cfg.session.record_audio else None
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
-    return Record(session, journal, recorder, offset, executor)
+    return Record(session, journal, recorder, offset, executor, resumed)
 
 
 class _Health:
@@ -381,7 +413,7 @@ class _Health:
         if ok == (not self.failing):
             return
         self.failing = not ok
-        state = "recording_ok" if ok else "recording_error"
+        state = RECORDING_OK if ok else RECORDING_ERROR
         log.log(logging.INFO if ok else logging.ERROR, "%s: %s", self.component,
                 "recovered" if ok else error)
         self.announce(Status(state, time.time_ns(), detail={

@@ -34,7 +34,8 @@ import numpy as np
 from captioner import __version__
 from captioner.errors import CaptionerError
 from captioner.events import Status
-from captioner.journal import INPUT_LOST, INPUT_RESTORED, JOURNAL_NAME, Journal
+from captioner.journal import JOURNAL_NAME, Journal
+from captioner.states import INPUT_LOST, INPUT_RESTORED
 
 log = logging.getLogger(__name__)
 

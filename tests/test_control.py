@@ -237,3 +237,12 @@ def test_gate_keeps_screens_paused_across_listening_and_reannounces_lost_inputs(
     assert gate.forward(resumed) == [resumed, lost]  # views clear "no audio" on resumed
     gate.forward(st("listening", "floor"))
     assert gate.forward(st("paused")) and gate.forward(resumed) == [resumed]
+
+
+def test_gate_takes_input_ok_as_input_restored():
+    gate = ScreenGate()
+    gate.forward(st("input_lost", "floor"))
+    gate.forward(st("input_ok", "floor"))
+    gate.forward(st("paused"))
+    resumed = st("resumed")
+    assert gate.forward(resumed) == [resumed]

@@ -79,6 +79,17 @@ def test_partials_are_not_journaled(tmp_path):
     assert not is_journaled(Status("levels", T0_NS))
 
 
+@pytest.mark.parametrize("state", ["session_resumed", "translation_available",
+                                   "translation_degraded", "recording_error", "recording_ok"])
+def test_what_a_run_announces_about_its_record_and_translation_is_journaled(state):
+    assert is_journaled(Status(state, T0_NS))
+
+
+@pytest.mark.parametrize("state", ["translation_error", "translation_dropped", "warning"])
+def test_live_only_troubles_stay_out_of_the_record(state):
+    assert not is_journaled(Status(state, T0_NS))
+
+
 def test_text_with_line_separators_stays_one_line(tmp_path):
     path = tmp_path / "j.jsonl"
     text = "one\u2028two\u0085three\nfour"

@@ -104,6 +104,8 @@ def test_run_print_contract_and_session_record(clips, model_dir, tmp_path):
     assert {m["lang"] for m in finals if m["source"] == "machine"} <= {"en"}
     unavailable = [m for m in lines if m.get("state") == "translation_unavailable"]
     assert [m["lang"] for m in unavailable] == ["ru"]  # en->ru has no engine here
+    available = [m for m in lines if m.get("state") == "translation_available"]
+    assert [(m["lang"], m["engine"]) for m in available] == [("en", "whisper-translate")]
     assert all(isinstance(m["seq"], int) for m in finals)
     assert cer(clips["ru_water"].text, " ".join(m["text"] for m in floor)) <= 0.15
 

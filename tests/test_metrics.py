@@ -163,3 +163,35 @@ def test_openmetrics_when_the_scraper_asks():
         "application/openmetrics-text; version=1.0.0")
     assert content_type.startswith("application/openmetrics-text")
     assert body.rstrip().endswith(b"# EOF")
+
+
+def test_translation_and_recording_states_in_the_dashboard_and_the_counters():
+    dash = Dashboard(["floor"])
+    metrics = CaptionMetrics(dash)
+    for event in (st("translation_unavailable", 1.0, lang="ru", reason="no en->ru package"),
+                  st("translation_available", 1.0, lang="en", engine="whisper-translate"),
+                  st("translation_degraded", 1.0, lang="en", reason="broken package"),
+                  st("recording_error", 2.0, component="journal", error="disk full"),
+                  st("recording_ok", 3.0, component="journal"),
+                  st("session_resumed", 0.5, name="s", after_seq=4)):
+        metrics.observe(event)
+    snap = dash.snapshot()
+    assert snap["translation_unavailable"] == {"ru": "no en->ru package"}
+    metrics.observe(st("translation_available", 4.0, lang="ru", engine="argos:en-ru"))
+    assert dash.snapshot()["translation_unavailable"] == {}
+    assert snap["errors"] == 3
+    assert [(e["state"], e["level"]) for e in snap["log"]] == [
+        ("translation_unavailable", "error"), ("translation_available", "info"),
+        ("translation_degraded", "error"), ("recording_error", "error"),
+        ("recording_ok", "info"), ("session_resumed", "info")]
+    errors = {s.labels["kind"]: s.value for s in scrape(metrics)["captioner_errors"]
+              if s.name == "captioner_errors_total"}
+    assert errors == {"translation_unavailable": 1, "translation_degraded": 1,
+                      "recording_error": 1}
+
+
+def test_input_ok_is_input_restored_by_another_name():
+    dash = Dashboard(["floor"])
+    dash.observe(st("input_lost", 1.0, "floor"))
+    dash.observe(st("input_ok", 2.0, "floor"))
+    assert not dash.snapshot()["inputs"]["floor"]["lost"]

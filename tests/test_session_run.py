@@ -50,6 +50,13 @@ def test_resume_continues_sequence_and_journal(clips, tmp_path, model_dir):
     assert resumed and resumed[0]["seq"] == n + 1
     seqs = [m["seq"] for m in journal_captions(session)]
     assert seqs == list(range(1, len(seqs) + 1))
+    # The record says where the second run took over.
+    lines = [json.loads(line) for line in
+             (session / "journal.jsonl").read_text(encoding="utf-8").splitlines()]
+    resumes = [m for m in lines if m.get("state") == "session_resumed"]
+    assert [m["after_seq"] for m in resumes] == [n]
+    before = lines[:lines.index(resumes[0])]
+    assert [m["seq"] for m in before if m.get("type") == "caption"] == list(range(1, n + 1))
     assert len(list(sessions.iterdir())) == 1
     meta = json.loads((session / "session.json").read_text())
     assert len(meta["runs"]) == 2 and meta["stopped_at"]  # the first run and the resume

@@ -192,7 +192,7 @@ export class StatusBoard {
       case "input_lost":
         this.inputLost.add(msg.input || "floor");
         return true;
-      case "input_ok":
+      case "input_ok":  // an older name of input_restored (docs/protocol.md)
       case "input_restored":
         this.inputLost.delete(msg.input || "floor");
         return true;

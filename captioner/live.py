@@ -209,7 +209,11 @@ class InputWorker:
         self._wake.set()
 
     def recent_audio(self, start_s: float, end_s: float) -> np.ndarray | None:
-        """Samples between two stream times, if still held (the last 30 s)."""
+        """Samples between two stream times, if still held (the last 30 s).
+
+        Call it on the loop: the worker appends to the audio there, and another thread
+        would read the deque while it changes.
+        """
         if not self._recent:
             return None
         first = self._recent[0].start_s

@@ -122,7 +122,8 @@ class LivePipeline:
             self.translation.submit(routed.translate)
 
     def audio_for(self, input_id: str, start_s: float, end_s: float):
-        """Recent audio of an input (for Whisper's speech translation)."""
+        """Recent audio of an input (for Whisper's speech translation); on the loop only,
+        where the input's worker changes it."""
         worker = self.workers.get(input_id)
         return worker.recent_audio(start_s, end_s) if worker else None
 

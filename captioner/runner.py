@@ -171,7 +171,7 @@ def build_translation(cfg: Config, engine, pipeline_audio_for, executor, emit,
                 log.error("translation %s->%s: %s", src, dst, reason)
                 choice = choose_engine((src, dst), [], cfg.translation.engine != "argos")
         if choice.engine is not None:
-            engines[src] = WhisperTranslateEngine(engine, pipeline_audio_for)
+            engines[src] = WhisperTranslateEngine(engine)
             log.warning("translation %s->%s: %s", src, dst, choice.reason)
             if reason != choice.reason:  # the package failed: the operator should know
                 problems.append(Status("translation_degraded", time.time_ns(), detail={
@@ -182,7 +182,8 @@ def build_translation(cfg: Config, engine, pipeline_audio_for, executor, emit,
             "direction": f"{src}->{dst}", "lang": dst, "reason": reason}))
     if not engines:
         return None, problems
-    return MachineTranslation(engines, executor, emit, glossary), problems
+    return MachineTranslation(engines, executor, emit, glossary,
+                              audio_for=pipeline_audio_for), problems
 
 
 async def run_session(cfg: Config, opts: RunOptions, engine,

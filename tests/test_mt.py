@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captioner.config import GlossaryTerm
+from captioner.config import Config, GlossaryTerm, TranslationConfig
 from captioner.events import Caption, Segment, Status
 from captioner.glossary import Glossary
 from captioner.mt import ArgosEngine, MachineTranslation, WhisperTranslateEngine
+from captioner.runner import build_translation
 from captioner.translate import ArgosTranslator, TimedText, read_package
 from tests.argos_fixture import build_package_dir
 from tests.conftest import run_cli
@@ -69,11 +70,11 @@ class FlakyEngine:
 
 
 async def run_stage(engines: dict, feed, glossary: Glossary | None = None,
-                    executor_name: str = "mt-test") -> list[Caption | Status]:
+                    executor_name: str = "mt-test", **kwargs) -> list[Caption | Status]:
     """Runs a stage on a one-thread executor: ``feed(stage)`` submits, then it is closed."""
     out: list[Caption | Status] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=executor_name) as executor:
-        stage = MachineTranslation(engines, executor, out.append, glossary)
+        stage = MachineTranslation(engines, executor, out.append, glossary, **kwargs)
         task = asyncio.create_task(stage.run())
         feed(stage)
         await asyncio.sleep(0)
@@ -251,8 +252,8 @@ async def test_whisper_translation_of_each_sentence_s_audio():
     def feed(stage):
         stage.submit(floor("Добрый день. Добро пожаловать.", 1.0, 3.0, lang="ru"))
 
-    out = await run_stage({"ru": WhisperTranslateEngine(whisper, audio_for)}, feed,
-                          executor_name="mt-test")
+    out = await run_stage({"ru": WhisperTranslateEngine(whisper)}, feed,
+                          executor_name="mt-test", audio_for=audio_for)
     assert [c.text for c in captions(out)] == ["Good afternoon. Welcome."] * 2
     assert all(c.lang == "en" and c.source == "machine" for c in captions(out))
     # Each sentence's own stretch of audio, with a margin: the first ends mid-fragment.
@@ -262,16 +263,42 @@ async def test_whisper_translation_of_each_sentence_s_audio():
     assert len(whisper.threads) == 1 and next(iter(whisper.threads)).startswith("mt-test")
 
 
+async def test_whisper_translation_takes_the_audio_on_the_loop(tmp_path):
+    # The worker appends to its recent audio on the loop; read from the translation
+    # thread, the deque changed under np.concatenate ("deque mutated during iteration").
+    loop_thread = threading.current_thread()
+    asked_from: list[threading.Thread] = []
+
+    def audio_for(input_id: str, start_s: float, end_s: float):
+        asked_from.append(threading.current_thread())
+        return np.zeros(int((end_s - start_s) * 16000), np.float32)
+
+    whisper = FakeWhisper()
+    out: list[Caption | Status] = []
+    cfg = Config(translation=TranslationConfig(engine="whisper"))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt-test") as executor:
+        stage, _ = build_translation(cfg, whisper, audio_for, executor, out.append,
+                                     Glossary(), tmp_path)
+        task = asyncio.create_task(stage.run())
+        stage.submit(floor("Добрый день. Добро пожаловать.", 1.0, 3.0, lang="ru"))
+        await asyncio.sleep(0)
+        stage.close()
+        await asyncio.wait_for(task, timeout=60)
+    assert [c.text for c in captions(out)] == ["Good afternoon. Welcome."] * 2
+    assert asked_from == [loop_thread, loop_thread]
+    assert len(whisper.threads) == 1 and next(iter(whisper.threads)).startswith("mt-test")
+
+
 def test_whisper_translation_only_into_english_and_needs_audio():
     whisper = FakeWhisper()
     span = TimedText("Hello.", 0.0, 1.0)
-    engine = WhisperTranslateEngine(whisper, lambda *a: np.zeros(16000, np.float32))
-    assert engine.translate_one("Hello.", floor("Hello.", 0.0, 1.0), span) == ""
+    engine = WhisperTranslateEngine(whisper)
+    second = np.zeros(16000, np.float32)
+    assert engine.translate_one("Hello.", floor("Hello.", 0.0, 1.0), span, second) == ""
     assert whisper.calls == []
-    short = WhisperTranslateEngine(whisper, lambda *a: np.zeros(800, np.float32))
-    assert short.translate_one("Да.", floor("Да.", 0.0, 0.05, lang="ru"), span) == ""
-    gone = WhisperTranslateEngine(whisper, lambda *a: None)
-    assert gone.translate_one("Да.", floor("Да.", 0.0, 1.0, lang="ru"), span) == ""
+    short = np.zeros(800, np.float32)
+    assert engine.translate_one("Да.", floor("Да.", 0.0, 0.05, lang="ru"), span, short) == ""
+    assert engine.translate_one("Да.", floor("Да.", 0.0, 1.0, lang="ru"), span, None) == ""
     assert whisper.calls == []
 
 

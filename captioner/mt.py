@@ -11,6 +11,7 @@ input worker changes its recent audio on the loop, so no other thread may read i
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +27,12 @@ from captioner.tracks import machine_caption, other
 from captioner.translate import SentenceJoiner, TimedText, protect, restore
 
 log = logging.getLogger(__name__)
+
+#: Sentences that may wait for the engine; past it, the oldest waiting one is dropped.
+#: At 1-3 s per sentence on a busy CPU, a full queue is a minute or more behind.
+QUEUE_SENTENCES = 32
+#: Engine times kept in :attr:`MachineTranslation.latencies_s` (the most recent).
+LATENCY_WINDOW = 1000
 
 
 class TextEngine(Protocol):
@@ -116,6 +123,12 @@ class MachineTranslation:
     A :class:`SpeechEngine` gets its sentence's audio from ``audio_for``, called on the
     loop when the sentence is queued; the engine, in the executor, only sees the array.
 
+    Overflow: at most ``max_queue`` sentences wait for the engine. When one more comes,
+    the oldest waiting sentence is dropped (never the one being translated): it is
+    counted in :attr:`dropped`, logged, and reported by a ``translation_dropped``
+    status (``lang``: the track it was for, ``dropped``: that track's drops so far).
+    A translation that far behind is worth less than the sentences being said now.
+
     Args:
         engines: Source language -> engine that translates it into the other language.
         executor: Where the engines run (never the event loop).
@@ -124,11 +137,19 @@ class MachineTranslation:
         max_span_s: A sentence is cut after this much audio (see ``SentenceJoiner``).
         audio_for: Returns an input's samples between two stream times, or None (on the
             loop); needed by speech engines only, which get None without it.
+        max_queue: Sentences that may wait for the engine (see above).
+        latency_window: Engine times kept in :attr:`latencies_s`.
+
+    Attributes:
+        dropped: Sentences dropped from the full queue, all languages, since start.
+        latencies_s: Seconds the engine took for each of the latest ``latency_window``
+            sentences.
     """
 
     def __init__(self, engines: dict[str, TextEngine | SpeechEngine], executor: Executor,
                  emit: Callable[[Caption | Status], None], glossary: Glossary | None = None,
-                 max_span_s: float = 4.0, audio_for: AudioFor | None = None) -> None:
+                 max_span_s: float = 4.0, audio_for: AudioFor | None = None,
+                 max_queue: int = QUEUE_SENTENCES, latency_window: int = LATENCY_WINDOW) -> None:
         self.engines = engines
         self.executor = executor
         self.emit = emit
@@ -136,9 +157,19 @@ class MachineTranslation:
         self.audio_for = audio_for
         self._joiners = {lang: SentenceJoiner(max_span_s=max_span_s) for lang in engines}
         self._last_origin: dict[str, Caption] = {}
-        self._queue: asyncio.Queue[_Sentence | None] = asyncio.Queue()
+        self.max_queue = max(1, max_queue)
+        self._queue: collections.deque[_Sentence] = collections.deque()
+        self._wake = asyncio.Event()
+        self._closed = False
         self._count = 0
-        self.latencies_s: list[float] = []
+        self.dropped = 0
+        self._dropped_by_lang: dict[str, int] = {}
+        self.latencies_s: collections.deque[float] = collections.deque(maxlen=latency_window)
+
+    @property
+    def pending(self) -> int:
+        """Sentences waiting for the engine (not the one it is translating)."""
+        return len(self._queue)
 
     def submit(self, caption: Caption) -> None:
         """Takes a committed floor caption (on the loop; never blocks)."""
@@ -166,17 +197,39 @@ class MachineTranslation:
             margin = engine.audio_margin_s
             audio = self.audio_for(origin.input_id, span.start_s - margin,
                                    span.end_s + margin)
-        self._queue.put_nowait(_Sentence(origin, span, audio))
+        if len(self._queue) >= self.max_queue:
+            self._drop_oldest()
+        self._queue.append(_Sentence(origin, span, audio))
+        self._wake.set()
+
+    def _drop_oldest(self) -> None:
+        lost = self._queue.popleft()
+        lang = other(lost.origin.lang)
+        self.dropped += 1
+        count = self._dropped_by_lang[lang] = self._dropped_by_lang.get(lang, 0) + 1
+        log.warning("translation queue full (%d sentences): dropped the oldest, into %s "
+                    "(%d into %s so far): %.60s", self.max_queue, lang, count, lang,
+                    lost.span.text)
+        self.emit(Status("translation_dropped", time.time_ns(), detail={
+            "lang": lang, "dropped": count}))
 
     def close(self) -> None:
         """Flushes everything; :meth:`run` returns once it is translated."""
         self.utterance_ended()
-        self._queue.put_nowait(None)
+        self._closed = True
+        self._wake.set()
 
     async def run(self) -> None:
         """Translates what :meth:`submit` queues, in order, until :meth:`close`."""
         loop = asyncio.get_running_loop()
-        while (item := await self._queue.get()) is not None:
+        while True:
+            if not self._queue:
+                if self._closed:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            item = self._queue.popleft()
             origin, span = item.origin, item.span
             engine = self.engines[origin.lang]
             args = (span.text, origin, span, item.audio) if needs_audio(engine) else (

@@ -226,6 +226,77 @@ async def test_engines_run_off_the_loop_on_the_stage_executor():
     assert len(echo.threads) == 1 and next(iter(echo.threads)).startswith("mt-test")
 
 
+class GatedEngine:
+    """Echoes each sentence, but holds the first until :attr:`gate` is set."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.gate = threading.Event()
+
+    def translate_one(self, text: str, origin: Caption, span: TimedText) -> str:
+        self.started.set()
+        assert self.gate.wait(timeout=30)
+        return text
+
+
+async def run_blocked(n: int, **kwargs) -> tuple[MachineTranslation, list[Caption | Status]]:
+    """Submits a sentence, and ``n`` more while the engine is busy with it."""
+    engine = GatedEngine()
+    out: list[Caption | Status] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt-test") as executor:
+        stage = MachineTranslation({"en": engine}, executor, out.append, **kwargs)
+        task = asyncio.create_task(stage.run())
+        for i in range(n + 1):
+            stage.submit(floor(f"This is sentence {i} here.", i, i + 1.0, n=i + 1))
+            stage.utterance_ended("en")
+            if i == 0:  # the first one is in the engine before the others come
+                assert await asyncio.to_thread(engine.started.wait, 30)
+        engine.gate.set()
+        stage.close()
+        await asyncio.wait_for(task, timeout=60)
+    return stage, out
+
+
+def dropped_statuses(events) -> list[Status]:
+    return [e for e in events if isinstance(e, Status) and e.state == "translation_dropped"]
+
+
+async def test_a_full_queue_drops_the_oldest_sentences_counts_and_reports_them():
+    n = 100
+    stage, out = await run_blocked(n)
+    said = [c.text for c in captions(out)]
+    drops = dropped_statuses(out)
+    assert drops, "an engine 100 sentences behind must drop some"
+    assert len(said) + len(drops) == n + 1
+    # The one in the engine, then the newest ones, in order: the oldest waiting went.
+    kept = len(said) - 1
+    assert said == ["This is sentence 0 here."] + [
+        f"This is sentence {i} here." for i in range(n + 1 - kept, n + 1)]
+    assert [d.detail for d in drops] == [{"lang": "ru", "dropped": k}
+                                         for k in range(1, len(drops) + 1)]
+    assert stage.dropped == len(drops) and stage.pending == 0
+
+
+async def test_the_queue_bound_is_exact_and_nothing_drops_within_it():
+    stage, out = await run_blocked(3, max_queue=3)
+    assert [c.text for c in captions(out)] == [f"This is sentence {i} here." for i in range(4)]
+    assert dropped_statuses(out) == [] and stage.dropped == 0
+    stage, out = await run_blocked(5, max_queue=3)
+    assert [c.text for c in captions(out)] == [
+        f"This is sentence {i} here." for i in (0, 3, 4, 5)]
+    assert [d.detail["dropped"] for d in dropped_statuses(out)] == [1, 2]
+    # Each drop is said before the sentence that pushed it out is translated.
+    assert isinstance(out[0], Status) and isinstance(out[1], Status)
+
+
+async def test_recent_latencies_are_kept_bounded():
+    stage, out = await run_blocked(3, max_queue=3, latency_window=2)
+    assert len(captions(out)) == 4
+    assert len(stage.latencies_s) == 2 and all(x >= 0 for x in stage.latencies_s)
+
+
 # --- Whisper's speech translation --------------------------------------------------------
 
 

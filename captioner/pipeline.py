@@ -178,9 +178,12 @@ class LivePipeline:
         mt_task = (asyncio.create_task(self.translation.run(), name="translation")
                    if self.translation is not None else None)
         try:
+            loop = asyncio.get_running_loop()
             for input_id in self.source.inputs:
-                tasks.append(asyncio.create_task(self._worker(input_id).run(),
-                                                 name=f"worker-{input_id}"))
+                worker = self._worker(input_id)
+                # In the VAD executor, off the loop; a missing model fails here, at once.
+                await loop.run_in_executor(self._vad, worker.load_vad)
+                tasks.append(asyncio.create_task(worker.run(), name=f"worker-{input_id}"))
             async for event in self.source.events():
                 if isinstance(event, AudioChunk):
                     if self.time_offset_s:

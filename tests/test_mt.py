@@ -348,8 +348,8 @@ async def test_whisper_translation_takes_the_audio_on_the_loop(tmp_path):
     out: list[Caption | Status] = []
     cfg = Config(translation=TranslationConfig(engine="whisper"))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt-test") as executor:
-        stage, _ = build_translation(cfg, whisper, audio_for, executor, out.append,
-                                     Glossary(), tmp_path)
+        stage, _ = await build_translation(cfg, whisper, audio_for, executor, out.append,
+                                           Glossary(), tmp_path)
         task = asyncio.create_task(stage.run())
         stage.submit(floor("Добрый день. Добро пожаловать.", 1.0, 3.0, lang="ru"))
         await asyncio.sleep(0)
@@ -398,6 +398,36 @@ async def test_the_tiny_package_through_the_stage(tiny):
     assert all(c.text and c.lang == "ru" and c.source == "machine" and c.final for c in caps)
     assert [(c.start_s, c.end_s) for c in caps][2] == (6.0, 7.0)
     assert [c.start_s for c in caps] == sorted(c.start_s for c in caps)
+
+
+async def test_argos_packages_load_and_warm_up_off_the_event_loop(tiny_dir, tmp_path,
+                                                                   monkeypatch):
+    # A real package takes seconds to load and warm up: on the loop, the caption server
+    # and the operator console would stand still meanwhile.
+    calls: list[tuple[str, threading.Thread]] = []
+
+    class RecordingTranslator:
+        def __init__(self, package, intra_threads: int = 1, beam_size: int = 2) -> None:
+            calls.append(("load", threading.current_thread()))
+            self.from_code, self.to_code = package.from_code, package.to_code
+
+        def warm_up(self) -> float:
+            calls.append(("warm_up", threading.current_thread()))
+            return 0.0
+
+    monkeypatch.setattr("captioner.translate.ArgosTranslator", RecordingTranslator)
+    monkeypatch.setenv("ARGOS_PACKAGES_DIR", str(tmp_path / "argos-home"))
+    shutil.copytree(tiny_dir, tmp_path / "models" / "argos-en-ru")
+    cfg = Config(translation=TranslationConfig(engine="argos"))
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        stage, problems = await build_translation(cfg, FakeWhisper(), lambda *a: None,
+                                                  executor, lambda e: None, Glossary(),
+                                                  tmp_path / "models")
+    assert stage.engines["en"].name == "argos:en-ru" and "ru" not in stage.engines
+    assert [p.state for p in problems] == ["translation_unavailable"]
+    loop_thread = threading.current_thread()
+    assert [what for what, _ in calls] == ["load", "warm_up"]
+    assert all(thread is not loop_thread for _, thread in calls), calls
 
 
 # --- captioner run with packages in a model store of its own (real Whisper) --------------

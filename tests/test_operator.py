@@ -417,6 +417,9 @@ class RecordingWorker:
     def feed(self, chunk: AudioChunk) -> None:
         self.fed.append(chunk)
 
+    def load_vad(self) -> None:
+        pass
+
     def close(self) -> None:
         self._closed.set()
 

@@ -85,7 +85,7 @@ async def _translate_through_stage(engine: ArgosEngine, lang: str, n: int,
             t += 3.0
         stage.close()
         await task
-    return latencies, stage.latencies_s, sample
+    return latencies, list(stage.latencies_s), sample
 
 
 def _floor(text: str, lang: str, start_s: float, end_s: float, n: int) -> Caption:

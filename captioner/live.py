@@ -142,7 +142,8 @@ class InputWorker:
         input_id: Which input (``floor``, ``booth``).
         engine: The shared Whisper model.
         asr_executor: Single-thread executor all Whisper passes share.
-        vad_executor: Executor for Silero VAD.
+        vad_executor: Executor for Silero VAD; its model is loaded there too (see
+            :meth:`load_vad`).
         emit: Called on the loop with every caption and status.
         forced_language: Returns the operator's forced language, or None for auto.
         source: Caption source label (``floor`` or ``interpretation``).
@@ -176,7 +177,8 @@ class InputWorker:
         # The last RECENT_S seconds of audio, kept for speech translation of committed text.
         self._recent = collections.deque()
         self._recent_len = 0
-        self.vad = SileroVad()
+        # Built in the VAD executor (see load_vad): loading it on the loop stalls it.
+        self.vad: SileroVad | None = None
         self.segmenter = VadSegmenter(vad_params)
         self.queue: collections.deque[AudioChunk] = collections.deque()
         self._wake = asyncio.Event()
@@ -211,7 +213,11 @@ class InputWorker:
         self._wake.set()
 
     def recent_audio(self, start_s: float, end_s: float) -> np.ndarray | None:
-        """Samples between two stream times, if still held (the last 30 s)."""
+        """Samples between two stream times, if still held (the last 30 s).
+
+        Call it on the loop: the worker appends to the audio there, and another thread
+        would read the deque while it changes.
+        """
         if not self._recent:
             return None
         first = self._recent[0].start_s
@@ -225,6 +231,17 @@ class InputWorker:
         self._recent_len += len(chunk.samples)
         while self._recent_len - len(self._recent[0].samples) > RECENT_S * SAMPLE_RATE:
             self._recent_len -= len(self._recent.popleft().samples)
+
+    def load_vad(self) -> None:
+        """Builds the VAD model if not built yet. Runs in the VAD executor, never on the
+        loop; the first step does it when the pipeline did not beforehand."""
+        if self.vad is None:
+            self.vad = SileroVad()
+
+    def _vad_probs(self, samples: np.ndarray) -> np.ndarray:
+        """Speech probabilities of the new samples (in the VAD executor)."""
+        self.load_vad()
+        return self.vad(samples)
 
     @property
     def audio_end_s(self) -> float:
@@ -267,7 +284,7 @@ class InputWorker:
         new = np.concatenate([c.samples for c in chunks])
         start_s = self.audio_end_s
         self._audio = np.concatenate([self._audio, new])
-        probs = await loop.run_in_executor(self.vad_executor, self.vad, new)
+        probs = await loop.run_in_executor(self.vad_executor, self._vad_probs, new)
         # VAD windows lag by the samples it keeps pending; align on the consumed ones.
         vad_start = start_s - (len(new) - len(probs) * 512) / SAMPLE_RATE
         for event in self.segmenter.push(probs, max(vad_start, 0.0)):

@@ -84,11 +84,14 @@ def _translation_backlog(translation: Any) -> int:
     """Sentences waiting in the machine-translation stage (0 without one)."""
     if translation is None:
         return 0
-    pending = getattr(translation, "pending", None)
-    if isinstance(pending, int):
-        return pending
-    queue = getattr(translation, "_queue", None)  # MachineTranslation has no public count
-    return queue.qsize() if isinstance(queue, asyncio.Queue) else 0
+    pending = getattr(translation, "pending", 0)
+    return pending if isinstance(pending, int) else 0
+
+
+def _translation_dropped(translation: Any) -> int:
+    """Sentences the machine-translation stage dropped from its full queue (0 without one)."""
+    dropped = getattr(translation, "dropped", 0)
+    return dropped if isinstance(dropped, int) else 0
 
 
 def _translation_status(engines: Mapping[str, Any], unavailable: Mapping[str, str]) -> str:
@@ -260,6 +263,7 @@ class OperatorConsole:
                 "engines": engines,
                 "unavailable": unavailable,
                 "queue": _translation_backlog(translation),
+                "dropped": _translation_dropped(translation),
                 "errors": dash["translation_errors"],
             },
             "captions": {"committed": dash["committed"], "held": self.gate.held,

@@ -126,7 +126,8 @@ class LivePipeline:
             self.translation.submit(routed.translate)
 
     def audio_for(self, input_id: str, start_s: float, end_s: float):
-        """Recent audio of an input (for Whisper's speech translation)."""
+        """Recent audio of an input (for Whisper's speech translation); on the loop only,
+        where the input's worker changes it."""
         worker = self.workers.get(input_id)
         return worker.recent_audio(start_s, end_s) if worker else None
 
@@ -193,9 +194,12 @@ class LivePipeline:
         mt_task = (asyncio.create_task(self.translation.run(), name="translation")
                    if self.translation is not None else None)
         try:
+            loop = asyncio.get_running_loop()
             for input_id in self.source.inputs:
-                tasks.append(asyncio.create_task(self._worker(input_id).run(),
-                                                 name=f"worker-{input_id}"))
+                worker = self._worker(input_id)
+                # In the VAD executor, off the loop; a missing model fails here, at once.
+                await loop.run_in_executor(self._vad, worker.load_vad)
+                tasks.append(asyncio.create_task(worker.run(), name=f"worker-{input_id}"))
             async for event in self.source.events():
                 if isinstance(event, AudioChunk):
                     if self.time_offset_s:

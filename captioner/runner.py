@@ -110,11 +110,13 @@ def plan_inputs(cfg: Config, spec: str | None) -> tuple[str, str, tuple[InputCon
     return "device", spec, inputs
 
 
-def open_source(plan: tuple[str, str, tuple[InputConfig, ...]], speed: float) -> AudioSource:
+async def open_source(plan: tuple[str, str, tuple[InputConfig, ...]],
+                      speed: float) -> AudioSource:
     """The audio source for a plan from :func:`plan_inputs`.
 
-    A network stream is connected to here, so that a wrong URL fails at once; ``speed``
-    paces a stream only when it is a recording (see :mod:`captioner.netsource`).
+    A network stream is connected to here, so that a wrong URL fails at once (in a
+    thread: connecting may take the stream's open timeout); ``speed`` paces a stream
+    only when it is a recording (see :mod:`captioner.netsource`).
 
     Raises:
         CaptionerError: an unknown device, said in one line with the devices there are;
@@ -128,7 +130,7 @@ def open_source(plan: tuple[str, str, tuple[InputConfig, ...]], speed: float) ->
         from captioner.netsource import NetworkSource
 
         source = NetworkSource(target, channels, speed=speed)
-        source.connect()
+        await asyncio.to_thread(source.connect)
         return source
     from captioner.capture import MicrophoneSource, resolve_device
 
@@ -148,18 +150,35 @@ def printer(stream=sys.stdout) -> Callable[[Caption | Status], None]:
     return sink
 
 
-def build_translation(cfg: Config, engine, pipeline_audio_for, executor, emit,
-                      glossary: Glossary, store_root: Path):
+async def build_translation(cfg: Config, engine, pipeline_audio_for, executor, emit,
+                            glossary: Glossary, store_root: Path):
     """The machine-translation stage, or None, and a start-up status per direction.
 
     Each direction is ``translation_available`` (with its engine; after a
     ``translation_degraded`` when a broken package left Whisper to stand in), or
     ``translation_unavailable``. A view that kept a notice from an earlier run of the
     session clears it on ``translation_available``.
+
+    Finding, loading and warming up the packages takes seconds and runs in a thread;
+    the stage itself is built on the loop it runs on.
     """
     if cfg.translation.engine == "none":
         return None, []
-    from captioner.mt import ArgosEngine, MachineTranslation, WhisperTranslateEngine
+    from captioner.mt import MachineTranslation
+
+    engines, statuses = await asyncio.to_thread(_translation_engines, cfg, engine, glossary,
+                                                store_root)
+    if not engines:
+        return None, statuses
+    return MachineTranslation(engines, executor, emit, glossary,
+                              audio_for=pipeline_audio_for), statuses
+
+
+def _translation_engines(cfg: Config, engine, glossary: Glossary,
+                         store_root: Path) -> tuple[dict, list[Status]]:
+    """Source language -> engine, and the statuses of the directions without one
+    (blocking: loads and warms up the Argos packages)."""
+    from captioner.mt import ArgosEngine, WhisperTranslateEngine
     from captioner.translate import ArgosTranslator, choose_engine, discover_packages
 
     packages = discover_packages(store_root) if cfg.translation.engine != "whisper" else []
@@ -187,7 +206,7 @@ def build_translation(cfg: Config, engine, pipeline_audio_for, executor, emit,
                 log.error("translation %s->%s: %s", src, dst, reason)
                 choice = choose_engine((src, dst), [], cfg.translation.engine != "argos")
         if choice.engine is not None:
-            engines[src] = WhisperTranslateEngine(engine, pipeline_audio_for)
+            engines[src] = WhisperTranslateEngine(engine)
             log.warning("translation %s->%s: %s", src, dst, choice.reason)
             if reason != choice.reason:  # the package failed: the operator should know
                 statuses.append(Status(TRANSLATION_DEGRADED, time.time_ns(), detail={
@@ -197,9 +216,7 @@ def build_translation(cfg: Config, engine, pipeline_audio_for, executor, emit,
         log.warning("translation %s->%s unavailable: %s", src, dst, reason)
         statuses.append(Status(TRANSLATION_UNAVAILABLE, time.time_ns(), detail={
             "direction": f"{src}->{dst}", "lang": dst, "reason": reason}))
-    if not engines:
-        return None, statuses
-    return MachineTranslation(engines, executor, emit, glossary), statuses
+    return engines, statuses
 
 
 def _translation_available(src: str, dst: str, engine_name: str) -> Status:
@@ -225,7 +242,7 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
     from captioner.store import default_root
 
     plan = plan or plan_inputs(cfg, opts.input)
-    source = open_source(plan, opts.speed)
+    source = await open_source(plan, opts.speed)
     labels = {i.id: i.source for i in plan[2]}
     controls = Controls(forced_language=opts.language)
     glossary = Glossary(cfg.glossary.terms)
@@ -259,7 +276,7 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
                             glossary=glossary, hotwords=hotwords,
                             router=TrackRouter(cfg.translation.booth_hold_s,
                                                translate=cfg.translation.engine != "none"))
-    translation, translation_statuses = build_translation(
+    translation, translation_statuses = await build_translation(
         cfg, engine, pipeline.audio_for, mt_executor, pipeline.publish, glossary,
         default_root(cfg.models.dir))
     pipeline.translation = translation

@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captioner.config import GlossaryTerm
+from captioner.config import Config, GlossaryTerm, TranslationConfig
 from captioner.events import Caption, Segment, Status
 from captioner.glossary import Glossary
 from captioner.mt import ArgosEngine, MachineTranslation, WhisperTranslateEngine
+from captioner.runner import build_translation
 from captioner.translate import ArgosTranslator, TimedText, read_package
 from tests.argos_fixture import build_package_dir
 from tests.conftest import run_cli
@@ -69,11 +70,11 @@ class FlakyEngine:
 
 
 async def run_stage(engines: dict, feed, glossary: Glossary | None = None,
-                    executor_name: str = "mt-test") -> list[Caption | Status]:
+                    executor_name: str = "mt-test", **kwargs) -> list[Caption | Status]:
     """Runs a stage on a one-thread executor: ``feed(stage)`` submits, then it is closed."""
     out: list[Caption | Status] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=executor_name) as executor:
-        stage = MachineTranslation(engines, executor, out.append, glossary)
+        stage = MachineTranslation(engines, executor, out.append, glossary, **kwargs)
         task = asyncio.create_task(stage.run())
         feed(stage)
         await asyncio.sleep(0)
@@ -225,6 +226,77 @@ async def test_engines_run_off_the_loop_on_the_stage_executor():
     assert len(echo.threads) == 1 and next(iter(echo.threads)).startswith("mt-test")
 
 
+class GatedEngine:
+    """Echoes each sentence, but holds the first until :attr:`gate` is set."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.gate = threading.Event()
+
+    def translate_one(self, text: str, origin: Caption, span: TimedText) -> str:
+        self.started.set()
+        assert self.gate.wait(timeout=30)
+        return text
+
+
+async def run_blocked(n: int, **kwargs) -> tuple[MachineTranslation, list[Caption | Status]]:
+    """Submits a sentence, and ``n`` more while the engine is busy with it."""
+    engine = GatedEngine()
+    out: list[Caption | Status] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt-test") as executor:
+        stage = MachineTranslation({"en": engine}, executor, out.append, **kwargs)
+        task = asyncio.create_task(stage.run())
+        for i in range(n + 1):
+            stage.submit(floor(f"This is sentence {i} here.", i, i + 1.0, n=i + 1))
+            stage.utterance_ended("en")
+            if i == 0:  # the first one is in the engine before the others come
+                assert await asyncio.to_thread(engine.started.wait, 30)
+        engine.gate.set()
+        stage.close()
+        await asyncio.wait_for(task, timeout=60)
+    return stage, out
+
+
+def dropped_statuses(events) -> list[Status]:
+    return [e for e in events if isinstance(e, Status) and e.state == "translation_dropped"]
+
+
+async def test_a_full_queue_drops_the_oldest_sentences_counts_and_reports_them():
+    n = 100
+    stage, out = await run_blocked(n)
+    said = [c.text for c in captions(out)]
+    drops = dropped_statuses(out)
+    assert drops, "an engine 100 sentences behind must drop some"
+    assert len(said) + len(drops) == n + 1
+    # The one in the engine, then the newest ones, in order: the oldest waiting went.
+    kept = len(said) - 1
+    assert said == ["This is sentence 0 here."] + [
+        f"This is sentence {i} here." for i in range(n + 1 - kept, n + 1)]
+    assert [d.detail for d in drops] == [{"lang": "ru", "dropped": k}
+                                         for k in range(1, len(drops) + 1)]
+    assert stage.dropped == len(drops) and stage.pending == 0
+
+
+async def test_the_queue_bound_is_exact_and_nothing_drops_within_it():
+    stage, out = await run_blocked(3, max_queue=3)
+    assert [c.text for c in captions(out)] == [f"This is sentence {i} here." for i in range(4)]
+    assert dropped_statuses(out) == [] and stage.dropped == 0
+    stage, out = await run_blocked(5, max_queue=3)
+    assert [c.text for c in captions(out)] == [
+        f"This is sentence {i} here." for i in (0, 3, 4, 5)]
+    assert [d.detail["dropped"] for d in dropped_statuses(out)] == [1, 2]
+    # Each drop is said before the sentence that pushed it out is translated.
+    assert isinstance(out[0], Status) and isinstance(out[1], Status)
+
+
+async def test_recent_latencies_are_kept_bounded():
+    stage, out = await run_blocked(3, max_queue=3, latency_window=2)
+    assert len(captions(out)) == 4
+    assert len(stage.latencies_s) == 2 and all(x >= 0 for x in stage.latencies_s)
+
+
 # --- Whisper's speech translation --------------------------------------------------------
 
 
@@ -251,8 +323,8 @@ async def test_whisper_translation_of_each_sentence_s_audio():
     def feed(stage):
         stage.submit(floor("Добрый день. Добро пожаловать.", 1.0, 3.0, lang="ru"))
 
-    out = await run_stage({"ru": WhisperTranslateEngine(whisper, audio_for)}, feed,
-                          executor_name="mt-test")
+    out = await run_stage({"ru": WhisperTranslateEngine(whisper)}, feed,
+                          executor_name="mt-test", audio_for=audio_for)
     assert [c.text for c in captions(out)] == ["Good afternoon. Welcome."] * 2
     assert all(c.lang == "en" and c.source == "machine" for c in captions(out))
     # Each sentence's own stretch of audio, with a margin: the first ends mid-fragment.
@@ -262,16 +334,42 @@ async def test_whisper_translation_of_each_sentence_s_audio():
     assert len(whisper.threads) == 1 and next(iter(whisper.threads)).startswith("mt-test")
 
 
+async def test_whisper_translation_takes_the_audio_on_the_loop(tmp_path):
+    # The worker appends to its recent audio on the loop; read from the translation
+    # thread, the deque changed under np.concatenate ("deque mutated during iteration").
+    loop_thread = threading.current_thread()
+    asked_from: list[threading.Thread] = []
+
+    def audio_for(input_id: str, start_s: float, end_s: float):
+        asked_from.append(threading.current_thread())
+        return np.zeros(int((end_s - start_s) * 16000), np.float32)
+
+    whisper = FakeWhisper()
+    out: list[Caption | Status] = []
+    cfg = Config(translation=TranslationConfig(engine="whisper"))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt-test") as executor:
+        stage, _ = await build_translation(cfg, whisper, audio_for, executor, out.append,
+                                           Glossary(), tmp_path)
+        task = asyncio.create_task(stage.run())
+        stage.submit(floor("Добрый день. Добро пожаловать.", 1.0, 3.0, lang="ru"))
+        await asyncio.sleep(0)
+        stage.close()
+        await asyncio.wait_for(task, timeout=60)
+    assert [c.text for c in captions(out)] == ["Good afternoon. Welcome."] * 2
+    assert asked_from == [loop_thread, loop_thread]
+    assert len(whisper.threads) == 1 and next(iter(whisper.threads)).startswith("mt-test")
+
+
 def test_whisper_translation_only_into_english_and_needs_audio():
     whisper = FakeWhisper()
     span = TimedText("Hello.", 0.0, 1.0)
-    engine = WhisperTranslateEngine(whisper, lambda *a: np.zeros(16000, np.float32))
-    assert engine.translate_one("Hello.", floor("Hello.", 0.0, 1.0), span) == ""
+    engine = WhisperTranslateEngine(whisper)
+    second = np.zeros(16000, np.float32)
+    assert engine.translate_one("Hello.", floor("Hello.", 0.0, 1.0), span, second) == ""
     assert whisper.calls == []
-    short = WhisperTranslateEngine(whisper, lambda *a: np.zeros(800, np.float32))
-    assert short.translate_one("Да.", floor("Да.", 0.0, 0.05, lang="ru"), span) == ""
-    gone = WhisperTranslateEngine(whisper, lambda *a: None)
-    assert gone.translate_one("Да.", floor("Да.", 0.0, 1.0, lang="ru"), span) == ""
+    short = np.zeros(800, np.float32)
+    assert engine.translate_one("Да.", floor("Да.", 0.0, 0.05, lang="ru"), span, short) == ""
+    assert engine.translate_one("Да.", floor("Да.", 0.0, 1.0, lang="ru"), span, None) == ""
     assert whisper.calls == []
 
 
@@ -300,6 +398,36 @@ async def test_the_tiny_package_through_the_stage(tiny):
     assert all(c.text and c.lang == "ru" and c.source == "machine" and c.final for c in caps)
     assert [(c.start_s, c.end_s) for c in caps][2] == (6.0, 7.0)
     assert [c.start_s for c in caps] == sorted(c.start_s for c in caps)
+
+
+async def test_argos_packages_load_and_warm_up_off_the_event_loop(tiny_dir, tmp_path,
+                                                                   monkeypatch):
+    # A real package takes seconds to load and warm up: on the loop, the caption server
+    # and the operator console would stand still meanwhile.
+    calls: list[tuple[str, threading.Thread]] = []
+
+    class RecordingTranslator:
+        def __init__(self, package, intra_threads: int = 1, beam_size: int = 2) -> None:
+            calls.append(("load", threading.current_thread()))
+            self.from_code, self.to_code = package.from_code, package.to_code
+
+        def warm_up(self) -> float:
+            calls.append(("warm_up", threading.current_thread()))
+            return 0.0
+
+    monkeypatch.setattr("captioner.translate.ArgosTranslator", RecordingTranslator)
+    monkeypatch.setenv("ARGOS_PACKAGES_DIR", str(tmp_path / "argos-home"))
+    shutil.copytree(tiny_dir, tmp_path / "models" / "argos-en-ru")
+    cfg = Config(translation=TranslationConfig(engine="argos"))
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        stage, problems = await build_translation(cfg, FakeWhisper(), lambda *a: None,
+                                                  executor, lambda e: None, Glossary(),
+                                                  tmp_path / "models")
+    assert stage.engines["en"].name == "argos:en-ru" and "ru" not in stage.engines
+    assert [p.state for p in problems] == ["translation_unavailable"]
+    loop_thread = threading.current_thread()
+    assert [what for what, _ in calls] == ["load", "warm_up"]
+    assert all(thread is not loop_thread for _, thread in calls), calls
 
 
 # --- captioner run with packages in a model store of its own (real Whisper) --------------

@@ -26,7 +26,7 @@ from captioner.config import Config, InputConfig
 from captioner.errors import AudioError
 from captioner.events import AudioChunk, Status
 from captioner.netsource import BlockSplitter, NetworkSource, redact, skip_until
-from captioner.runner import plan_inputs
+from captioner.runner import open_source, plan_inputs
 from captioner.synth import write_wav
 from tests.conftest import run_cli
 from tests.sourcetools import SourceEvents, dominant_hz
@@ -363,6 +363,24 @@ async def test_an_unreachable_url_fails_at_the_first_connection():
     with pytest.raises(AudioError, match="refused"):
         async for _ in source.events():
             pass
+
+
+async def test_run_connects_to_a_stream_off_the_event_loop(monkeypatch):
+    # Connecting may take open_timeout_s (10 s): on the loop, everything waits for it.
+    threads: list[threading.Thread] = []
+    monkeypatch.setattr(NetworkSource, "connect",
+                        lambda self: threads.append(threading.current_thread()))
+    plan = ("url", "http://127.0.0.1:9/talk.wav", (InputConfig(),))
+    source = await open_source(plan, speed=1.0)
+    assert isinstance(source, NetworkSource) and source.url == plan[1]
+    assert len(threads) == 1 and threads[0] is not threading.current_thread()
+
+
+async def test_run_s_refused_connection_says_so_in_one_line():
+    url = f"http://127.0.0.1:{free_port()}/x.wav"
+    with pytest.raises(AudioError) as refused:
+        await open_source(("url", url, (InputConfig(),)), speed=1.0)
+    assert refused.value.message == f"cannot open network stream {url}: Connection refused"
 
 
 async def test_too_few_channels_fail_at_once(tmp_path):

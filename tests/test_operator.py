@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from captioner.broadcast import Broadcaster
 from captioner.errors import CaptionerError
 from captioner.events import AudioChunk, Status
+from captioner.mt import MachineTranslation
 from captioner.operator import CLOSE_UNAUTHORIZED, start_operator
 from captioner.pipeline import LivePipeline
 from tests.operator_fakes import (
@@ -306,7 +308,29 @@ async def test_state_reports_levels_latency_and_recording(session):
     assert state["recording"] == {"name": "session-0", "healthy": True}
     assert state["asr"]["model"] == "whisper-base" and state["asr"]["device"] == "cpu"
     assert state["translation"]["status"] == "off"
+    assert state["translation"]["dropped"] == 0
     assert state["screens"]["en"]["lines"] == ["Hello."]
+
+
+async def test_state_shows_the_translation_queue_and_the_sentences_it_dropped(session):
+    class Idle:  # never asked: the stage is not run, so its queue only fills
+        name = "idle"
+
+    p = session.pipeline
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        p.translation = MachineTranslation({"en": Idle()}, executor, p.publish, max_queue=2)
+        for n in range(5):
+            p.translation.submit(caption(f"Sentence number {n} here.", id=f"u{n}"))
+            p.translation.utterance_ended("en")
+        ws = await authed(session)
+        async with ws:
+            state = await recv_type(ws, "state")
+    translation = state["translation"]
+    assert (translation["queue"], translation["dropped"]) == (2, 3)
+    assert translation["status"] == "ok" and translation["engines"] == {"en": "idle"}
+    drops = [e for e in session.journal if isinstance(e, Status)
+             and e.state == "translation_dropped"]
+    assert [d.detail for d in drops] == [{"lang": "ru", "dropped": k} for k in (1, 2, 3)]
 
 
 async def test_new_session_runs_the_factory_then_clears_the_screens(session):
@@ -392,6 +416,9 @@ class RecordingWorker:
 
     def feed(self, chunk: AudioChunk) -> None:
         self.fed.append(chunk)
+
+    def load_vad(self) -> None:
+        pass
 
     def close(self) -> None:
         self._closed.set()

@@ -192,6 +192,7 @@ async def test_levels_and_latency_are_shown(served, pages):
         "no level meter")
     await expect(console.locator("#lat-committed .figure-value")).to_have_text(
         re.compile(r"^\d+\.\d s$"))
+    await expect(console.locator("#engines")).to_contain_text("0 sentences · dropped 0")
 
 
 async def test_a_wrong_token_asks_for_the_right_one(served, pages):

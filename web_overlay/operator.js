@@ -236,7 +236,7 @@ function renderEngines(s) {
   ];
   if (engines) rows.push(["Engines", engines, null]);
   for (const [lang, reason] of Object.entries(t.unavailable)) rows.push([`No ${lang}`, reason || "unavailable", null]);
-  rows.push(["Queue", `${t.queue} sentences${t.errors ? ` · ${t.errors} errors` : ""}`, null]);
+  rows.push(["Queue", `${t.queue} sentences · dropped ${t.dropped || 0}${t.errors ? ` · ${t.errors} errors` : ""}`, null]);
   facts($("engines"), rows);
 }
 

@@ -420,11 +420,12 @@ async def test_argos_packages_load_and_warm_up_off_the_event_loop(tiny_dir, tmp_
     shutil.copytree(tiny_dir, tmp_path / "models" / "argos-en-ru")
     cfg = Config(translation=TranslationConfig(engine="argos"))
     with ThreadPoolExecutor(max_workers=1) as executor:
-        stage, problems = await build_translation(cfg, FakeWhisper(), lambda *a: None,
+        stage, statuses = await build_translation(cfg, FakeWhisper(), lambda *a: None,
                                                   executor, lambda e: None, Glossary(),
                                                   tmp_path / "models")
     assert stage.engines["en"].name == "argos:en-ru" and "ru" not in stage.engines
-    assert [p.state for p in problems] == ["translation_unavailable"]
+    assert [(s.state, s.detail["lang"]) for s in statuses] == [
+        ("translation_unavailable", "en"), ("translation_available", "ru")]
     loop_thread = threading.current_thread()
     assert [what for what, _ in calls] == ["load", "warm_up"]
     assert all(thread is not loop_thread for _, thread in calls), calls

@@ -27,8 +27,9 @@ def config(engine: str = "auto", **session) -> Config:
 def start_up(cfg: Config, store_root: Path) -> list[Status]:
     executor = ThreadPoolExecutor(max_workers=1)
     try:
-        _, statuses = build_translation(cfg, FakeEngine(), lambda *a: None, executor,
-                                        lambda event: None, Glossary(), store_root)
+        _, statuses = asyncio.run(build_translation(
+            cfg, FakeEngine(), lambda *a: None, executor, lambda event: None, Glossary(),
+            store_root))
     finally:
         executor.shutdown()
     return statuses

@@ -23,6 +23,7 @@ import numpy as np
 
 from captioner.events import Caption, Status
 from captioner.glossary import Glossary
+from captioner.states import TRANSLATION_DROPPED, TRANSLATION_ERROR
 from captioner.tracks import machine_caption, other
 from captioner.translate import SentenceJoiner, TimedText, protect, restore
 
@@ -210,7 +211,7 @@ class MachineTranslation:
         log.warning("translation queue full (%d sentences): dropped the oldest, into %s "
                     "(%d into %s so far): %.60s", self.max_queue, lang, count, lang,
                     lost.span.text)
-        self.emit(Status("translation_dropped", time.time_ns(), detail={
+        self.emit(Status(TRANSLATION_DROPPED, time.time_ns(), detail={
             "lang": lang, "dropped": count}))
 
     def close(self) -> None:
@@ -241,7 +242,7 @@ class MachineTranslation:
             except Exception as exc:  # one failed sentence must not stop the track
                 error = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
                 log.error("translation failed (%s): %s", engine.name, error)
-                self.emit(Status("translation_error", time.time_ns(), detail={
+                self.emit(Status(TRANSLATION_ERROR, time.time_ns(), detail={
                     "engine": engine.name, "lang": other(origin.lang), "error": error}))
                 continue
             self.latencies_s.append(time.perf_counter() - started)

@@ -195,11 +195,16 @@ class LivePipeline:
                    if self.translation is not None else None)
         try:
             loop = asyncio.get_running_loop()
-            for input_id in self.source.inputs:
+
+            def start(input_id: str) -> InputWorker:
                 worker = self._worker(input_id)
-                # In the VAD executor, off the loop; a missing model fails here, at once.
-                await loop.run_in_executor(self._vad, worker.load_vad)
                 tasks.append(asyncio.create_task(worker.run(), name=f"worker-{input_id}"))
+                return worker
+
+            for input_id in self.source.inputs:
+                # In the VAD executor, off the loop; a missing model fails here, at once.
+                await loop.run_in_executor(self._vad, self._worker(input_id).load_vad)
+                start(input_id)
             async for event in self.source.events():
                 if isinstance(event, AudioChunk):
                     if self.time_offset_s:
@@ -212,7 +217,11 @@ class LivePipeline:
                         # committed, and the worker's stream time stays continuous.
                         event = dataclasses.replace(event,
                                                     samples=np.zeros_like(event.samples))
-                    self._worker(event.input_id).feed(event)
+                    # An input the source did not declare (a channel that appeared
+                    # mid-stream) gets its worker running too; its VAD loads in the
+                    # worker's first step, in the VAD executor.
+                    worker = self.workers.get(event.input_id) or start(event.input_id)
+                    worker.feed(event)
                 else:
                     self.publish(event)
             for worker in self.workers.values():

@@ -66,6 +66,20 @@ async def test_vad_models_are_built_off_the_event_loop(monkeypatch):
         [t.name for t in QuietVad.built_on]
 
 
+async def test_an_input_first_seen_mid_stream_is_transcribed(monkeypatch):
+    # Its worker was made but never run: the booth's audio filled a queue nobody read.
+    QuietVad.built_on = []
+    monkeypatch.setattr(live, "SileroVad", QuietVad)
+    events = [Status("listening", time.time_ns())]
+    events += [chunk("floor", i / 10) for i in range(10)]
+    events += [chunk("booth", i / 10) for i in range(3)]
+    pipeline = LivePipeline(FakeEngine(), ListSource(("floor",), events), [])
+    await pipeline.run()
+    booth = pipeline.workers["booth"]
+    assert not booth.queue and booth.audio_end_s == pytest.approx(0.3)
+    assert len(QuietVad.built_on) == 2  # one VAD per input, both in the VAD executor
+
+
 async def test_a_vad_that_cannot_load_stops_the_pipeline_before_any_audio(monkeypatch):
     class MissingVad:
         def __init__(self) -> None:
@@ -84,7 +98,6 @@ async def test_a_vad_that_cannot_load_stops_the_pipeline_before_any_audio(monkey
     with pytest.raises(ModelError, match=r"^silero_vad_v6\.onnx: no such file$"):
         await pipeline.run()
     assert not WatchedSource.started
-
 
 
 class FailingJournal:

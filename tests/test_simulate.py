@@ -10,6 +10,7 @@ from captioner.audio import decode_file
 from captioner.events import Caption
 from captioner.live import LiveParams
 from captioner.streaming import StreamingParams
+from captioner.synth import silence
 from tests.textnorm import wer
 
 
@@ -40,7 +41,11 @@ def test_audio_arrives_in_blocks_as_the_sources_deliver_it():
 
 @pytest.mark.integration
 def test_simulated_runs_repeat_exactly_and_caption_the_clip(engine, clips):
-    audio = decode_file(clips["en_welcome"].path)
+    # The stream starts before the speaker, as in a room. Played from its first sample,
+    # the clip's opening is misread on CPUs whose oneDNN kernels use VNNI ("God
+    # Afternoon, Lady Manchan, Somen" committed from 2.4 s and 2.9 s passes) and read
+    # right on others: a fault of openings (issue 17), not what this test is about.
+    audio = np.concatenate([silence(1.0), decode_file(clips["en_welcome"].path)])
 
     def run():
         events, passes = asyncio.run(simulate(engine, audio, LiveParams(),

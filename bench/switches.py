@@ -1,0 +1,288 @@
+"""Language switches as on a panel: is every utterance captioned, and in its own language?
+
+Usage:
+    .venv/bin/python -m bench.switches ../shared/audio [--utterances 24] [--seed 1]
+    .venv/bin/python -m bench.switches ../shared/audio --simulated   # repeatable, faster
+
+Builds a session from the clips that have references (and a few synthesised sentences
+with ``--synth``): Russian and English alternate, so the language changes at every
+utterance; pauses between them are drawn from 0.5-2 s and each clip is levelled to an
+RMS drawn from -35 to -15 dBFS, as speakers at one microphone differ. The session is
+played through the live pipeline in real time (or on ``bench.simulate``'s clock) and
+transcribed offline the way ``captioner transcribe`` does, as a whole and clip by clip.
+
+Per utterance it prints whether anything was committed in it at all, whether the
+committed text is in its language, the live and offline error against the reference
+(WER for English, CER for Russian), and the commit latency of its words, split into the
+first 3 s after the change of language and the rest. An utterance is *lost* when live
+commits none of its words while offline reads it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import error_rate, find_clips, load_bench_engine, reference_units
+from bench.latency import pct, run_clip, tuned, word_latencies
+from captioner.audio import SAMPLE_RATE, decode_file
+from captioner.events import Caption, Word
+from captioner.synth import speak, write_wav
+
+OPENING_S = 3.0  # "the first seconds after a change", where live loses most
+
+SYNTH = (
+    ("ru", "Добрый день, уважаемые коллеги. Сегодня мы обсуждаем изменение климата в "
+           "Центральной Азии."),
+    ("en", "Thank you, Minister. The development bank will support new projects on "
+           "water and energy."),
+    ("ru", "Водные ресурсы региона сокращаются, поэтому нам нужны общие решения."),
+    ("en", "We need shared solutions and new investment in agriculture."),
+)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One clip in the session: where it lies, at what level, and what was said."""
+
+    name: str
+    lang: str
+    reference: str
+    start_s: float
+    end_s: float
+    level_dbfs: float
+
+
+@dataclass
+class Scored:
+    """What live and offline made of one utterance."""
+
+    utt: Utterance
+    live_text: str = ""
+    live_lang: str | None = None
+    whole_text: str = ""
+    alone_text: str = ""
+    live_err: float = 1.0
+    whole_err: float = 1.0
+    alone_err: float = 1.0
+    opening_latency: list[float] = field(default_factory=list)
+    rest_latency: list[float] = field(default_factory=list)
+
+    @property
+    def captioned(self) -> bool:
+        return bool(self.live_text.strip())
+
+    @property
+    def lost(self) -> bool:
+        return not self.captioned and self.alone_err < 1.0
+
+
+def level(audio: np.ndarray, dbfs: float) -> np.ndarray:
+    """``audio`` scaled to an RMS of ``dbfs`` (clipped to full scale)."""
+    rms = float(np.sqrt(np.mean(np.square(audio)))) if len(audio) else 0.0
+    if rms <= 0:
+        return audio
+    return np.clip(audio * (10 ** (dbfs / 20) / rms), -1.0, 1.0).astype(np.float32)
+
+
+def alternate(clips: Sequence, count: int, rng: random.Random) -> list:
+    """``count`` clips, Russian and English in turn, each language's clips shuffled and
+    reused in turn when there are fewer than needed."""
+    by_lang = {lang: [c for c in clips if c.lang == lang] for lang in ("ru", "en")}
+    if not all(by_lang.values()):
+        raise SystemExit("switches: needs clips with references in both ru and en")
+    for pool in by_lang.values():
+        rng.shuffle(pool)
+    order = []
+    for i in range(count):
+        pool = by_lang["ru" if i % 2 == 0 else "en"]
+        order.append(pool[(i // 2) % len(pool)])
+    return order
+
+
+def build_session(clips: Sequence, count: int, seed: int, folder: Path,
+                  pause_s: tuple[float, float] = (0.5, 2.0),
+                  level_dbfs: tuple[float, float] = (-35.0, -15.0)
+                  ) -> tuple[Path, list[Utterance], list[np.ndarray]]:
+    """Writes the session WAV; returns it, its utterances and each clip's samples."""
+    rng = random.Random(seed)
+    parts = [np.zeros(SAMPLE_RATE, dtype=np.float32)]  # the stream starts before anyone
+    utterances, alone = [], []
+    at_s = 1.0
+    for clip in alternate(clips, count, rng):
+        dbfs = rng.uniform(*level_dbfs)
+        audio = level(decode_file(clip.path), dbfs)
+        utterances.append(Utterance(clip.path.name, clip.lang, clip.reference, at_s,
+                                    at_s + len(audio) / SAMPLE_RATE, dbfs))
+        alone.append(audio)
+        pause = rng.uniform(*pause_s)
+        parts += [audio, np.zeros(int(pause * SAMPLE_RATE), dtype=np.float32)]
+        at_s += len(audio) / SAMPLE_RATE + int(pause * SAMPLE_RATE) / SAMPLE_RATE
+    path = write_wav(folder / f"switches_{count}_{seed}.wav", np.concatenate(parts))
+    return path, utterances, alone
+
+
+def owner(utterances: Sequence[Utterance], word: Word) -> int | None:
+    """The utterance a word was heard in: the one its middle falls in, else the one it
+    ends nearest after (a word's times can stretch into the pause)."""
+    mid = (word.start_s + word.end_s) / 2
+    for i, utt in enumerate(utterances):
+        if utt.start_s - 0.3 <= mid <= utt.end_s + 0.3:
+            return i
+    before = [i for i, utt in enumerate(utterances) if utt.start_s <= mid]
+    return before[-1] if before else None
+
+
+def assign(utterances: Sequence[Utterance], words: Sequence[tuple[Word, str]]
+           ) -> list[list[tuple[Word, str]]]:
+    """(word, language) pairs grouped by the utterance they belong to."""
+    out: list[list[tuple[Word, str]]] = [[] for _ in utterances]
+    for word, lang in words:
+        i = owner(utterances, word)
+        if i is not None:
+            out[i].append((word, lang))
+    return out
+
+
+def majority(pairs: Sequence[tuple[Word, str]]) -> str | None:
+    langs = [lang for _, lang in pairs]
+    return max(set(langs), key=langs.count) if langs else None
+
+
+def text_of(pairs: Sequence[tuple[Word, str]]) -> str:
+    return "".join(w.text for w, _ in pairs).strip()
+
+
+def offline(engine, audio: np.ndarray) -> list[tuple[Word, str]]:
+    """``captioner transcribe``'s words (span by span, language identified per span)."""
+    from captioner.transcribe import transcribe_audio
+
+    segments, _ = transcribe_audio(engine, audio, None, beam_size=5)
+    return [(w, seg.lang) for seg in segments for w in seg.words]
+
+
+def score(utterances: Sequence[Utterance], events: list, speed: float,
+          whole: list[tuple[Word, str]], alone: list[str]) -> list[Scored]:
+    """Scores live and offline per utterance."""
+    committed = [(w, e.lang) for e in events
+                 if isinstance(e, Caption) and e.final and e.source == "floor" for w in e.words]
+    live = assign(utterances, committed)
+    off = assign(utterances, whole)
+    _, latencies = word_latencies(events, speed)
+    rows = []
+    for i, utt in enumerate(utterances):
+        row = Scored(utt, live_text=text_of(live[i]), live_lang=majority(live[i]),
+                     whole_text=text_of(off[i]), alone_text=alone[i])
+        _, row.live_err = error_rate(utt.reference, row.live_text, utt.lang)
+        _, row.whole_err = error_rate(utt.reference, row.whole_text, utt.lang)
+        _, row.alone_err = error_rate(utt.reference, row.alone_text, utt.lang)
+        for end_s, latency in latencies:
+            if utt.start_s - 0.3 <= end_s <= utt.end_s + 0.3:
+                opening = end_s - utt.start_s <= OPENING_S
+                (row.opening_latency if opening else row.rest_latency).append(latency)
+        rows.append(row)
+    return rows
+
+
+def pooled(rows: Sequence[Scored], attr: str) -> float:
+    units = sum(reference_units(r.utt.reference, r.utt.lang) for r in rows)
+    return sum(reference_units(r.utt.reference, r.utt.lang) * getattr(r, attr)
+               for r in rows) / max(units, 1)
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return f"{statistics.median(values):.2f} / {pct(values, 0.9):.2f} s (n={len(values)})"
+
+
+def report(rows: Sequence[Scored]) -> list[str]:
+    lines = ["", "| # | clip | lang | level | captioned | language | live | whole | alone |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(rows, 1):
+        lines.append(
+            f"| {i} | {r.utt.name} | {r.utt.lang} | {r.utt.level_dbfs:.0f} dBFS | "
+            f"{'yes' if r.captioned else ('**LOST**' if r.lost else 'no')} | "
+            f"{r.live_lang or '-'} | {r.live_err * 100:.1f}% | {r.whole_err * 100:.1f}% | "
+            f"{r.alone_err * 100:.1f}% |")
+    lines.append("")
+    for lang, kind in (("ru", "CER"), ("en", "WER")):
+        mine = [r for r in rows if r.utt.lang == lang]
+        if not mine:
+            continue
+        right = sum(r.live_lang == lang for r in mine)
+        lines.append(
+            f"{lang}: {len(mine)} utterances, {sum(r.lost for r in mine)} lost, "
+            f"{sum(not r.captioned for r in mine)} uncaptioned, language right in "
+            f"{right}/{len(mine)}; pooled {kind} live {pooled(mine, 'live_err') * 100:.1f}%, "
+            f"transcribe whole {pooled(mine, 'whole_err') * 100:.1f}%, each clip alone "
+            f"{pooled(mine, 'alone_err') * 100:.1f}% (live - whole "
+            f"{(pooled(mine, 'live_err') - pooled(mine, 'whole_err')) * 100:+.1f} points)")
+    opening = [x for r in rows for x in r.opening_latency]
+    rest = [x for r in rows for x in r.rest_latency]
+    lines.append(f"committed latency median / p90: all {spread(opening + rest)}; first "
+                 f"{OPENING_S:g} s after a change {spread(opening)}; the rest {spread(rest)}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("paths", nargs="+", help="clips or folders of clips (with references)")
+    parser.add_argument("--model", default="whisper-base")
+    parser.add_argument("--utterances", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=1, help="draws the order, pauses, levels")
+    parser.add_argument("--synth", action="store_true",
+                        help="add synthesised sentences (festival, espeak-ng) to the clips")
+    parser.add_argument("--simulated", action="store_true",
+                        help="play on bench.simulate's clock: the same passes every run")
+    parser.add_argument("--set", dest="tuning", action="append", default=[],
+                        metavar="KEY=VALUE", help="a LiveParams or StreamingParams field")
+    parser.add_argument("--show-text", action="store_true")
+    args = parser.parse_args(argv)
+
+    params, policy = tuned(args.tuning, "15")
+    clock = "simulated clock" if args.simulated else "real time"
+    engine = load_bench_engine(args.model, f"{clock}, seed {args.seed} {' '.join(args.tuning)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = [c for c in find_clips(args.paths) if c.reference and c.lang in ("ru", "en")]
+        if args.synth:
+            from bench.common import BenchClip
+
+            clips += [BenchClip(speak(text, lang, Path(tmp) / f"synth_{i}_{lang}.wav"), lang,
+                                text) for i, (lang, text) in enumerate(SYNTH)]
+        path, utterances, alone_audio = build_session(clips, args.utterances, args.seed,
+                                                      Path(tmp))
+        audio = decode_file(path)
+        total_s = len(audio) / SAMPLE_RATE
+        print(f"session: {len(utterances)} utterances, {total_s:.0f} s; pauses 0.5-2 s, "
+              "levels -35 to -15 dBFS")
+        if args.simulated:
+            from bench.simulate import CostModel, simulate
+
+            events, _ = asyncio.run(simulate(engine, audio, params, policy, CostModel()))
+        else:
+            events, _, wall_s, line = run_clip(engine, path, 1.0, params, policy)
+            print(f"live: {line}; {wall_s:.0f} s wall")
+        whole = offline(engine, audio)
+        alone = [text_of(offline(engine, a)) for a in alone_audio]
+    rows = score(utterances, events, 1.0, whole, alone)
+    for line in report(rows):
+        print(line)
+    if args.show_text:
+        for i, r in enumerate(rows, 1):
+            print(f"\n{i}. {r.utt.name}\n  ref:   {r.utt.reference}\n  live:  {r.live_text}"
+                  f"\n  whole: {r.whole_text}\n  alone: {r.alone_text}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""bench.switches: the panel-like session and its per-utterance scoring (no model)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.common import BenchClip
+from bench.switches import Utterance, alternate, assign, build_session, level, report, score
+from captioner.audio import decode_file
+from captioner.events import Caption, Status, Word
+from captioner.synth import write_wav
+
+
+def tone(seconds: float, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * 16000)) / 16000
+    return (amplitude * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def test_level_sets_the_rms_in_dbfs():
+    out = level(tone(1.0), -26.0)
+    assert 20 * np.log10(np.sqrt(np.mean(out ** 2))) == pytest.approx(-26.0, abs=0.01)
+    assert not level(np.zeros(10, dtype=np.float32), -20.0).any()
+
+
+def test_languages_alternate_and_clips_are_reused_in_turn():
+    clips = [BenchClip(Path(f"{lang}{i}"), lang, "x") for lang in ("ru", "en") for i in range(2)]
+    order = alternate(clips, 6, random.Random(3))
+    assert [c.lang for c in order] == ["ru", "en"] * 3
+    assert order[0] != order[2] and order[0] == order[4]  # each pool goes round in turn
+    with pytest.raises(SystemExit, match="both ru and en"):
+        alternate(clips[:2], 2, random.Random(0))
+
+
+def test_the_session_places_each_clip_where_its_audio_is(tmp_path):
+    clips = []
+    for lang, seconds in (("ru", 1.0), ("en", 0.5)):
+        path = write_wav(tmp_path / f"{lang}.wav", tone(seconds))
+        clips.append(BenchClip(path, lang, f"{lang} words"))
+    path, utts, alone = build_session(clips, 3, seed=2, folder=tmp_path)
+    audio = decode_file(path)
+    assert [u.lang for u in utts] == ["ru", "en", "ru"] and utts[0].start_s == 1.0
+    for utt, samples in zip(utts, alone, strict=True):
+        a, b = int(round(utt.start_s * 16000)), int(round(utt.end_s * 16000))
+        assert np.abs(audio[a + 10:b - 10]).max() > 0.001  # speech where it says
+        assert -35.0 <= utt.level_dbfs <= -15.0
+        assert len(samples) == b - a
+    for before, after in zip(utts, utts[1:], strict=False):
+        gap = after.start_s - before.end_s
+        assert 0.5 <= gap <= 2.0
+        a, b = int(before.end_s * 16000) + 5, int(after.start_s * 16000) - 5
+        assert not audio[a:b].any()  # silence between
+
+
+def utts() -> list[Utterance]:
+    return [Utterance("a", "ru", "один два три", 1.0, 3.0, -20),
+            Utterance("b", "en", "four five six", 4.0, 6.0, -30),
+            Utterance("c", "en", "seven eight", 7.0, 8.0, -30)]
+
+
+def committed(lang: str, *words: tuple[str, float, float], emitted_s: float) -> Caption:
+    ws = tuple(Word(f" {t}", s, e) for t, s, e in words)
+    return Caption(id="floor-1", final=True, lang=lang, text="".join(w.text for w in ws),
+                   start_s=ws[0].start_s, end_s=ws[-1].end_s, emitted_ns=int(emitted_s * 1e9),
+                   source="floor", input_id="floor", words=ws)
+
+
+def test_words_belong_to_the_utterance_they_were_heard_in():
+    pairs = [(Word(" x", 1.1, 1.4), "ru"), (Word(" y", 6.1, 6.5), "en"),  # into the pause
+             (Word(" z", 6.8, 7.5), "en"), (Word(" w", 0.0, 0.2), "en")]  # before any
+    grouped = assign(utts(), pairs)
+    assert [[w.text for w, _ in g] for g in grouped] == [[" x"], [" y"], [" z"]]
+
+
+def test_scoring_finds_the_lost_utterance_the_wrong_language_and_opening_latency():
+    events = [Status("listening", 0),
+              committed("ru", ("один", 1.0, 1.5), ("два", 1.5, 2.0), ("три", 2.0, 2.9),
+                        emitted_s=4.0),
+              # The English utterance committed in Russian, its opening late.
+              committed("ru", ("фор", 4.0, 4.5), ("файв", 4.5, 5.0), emitted_s=6.5),
+              committed("ru", ("сикс", 5.0, 5.9), emitted_s=7.5)]
+    whole = [(Word(" seven eight", 7.0, 8.0), "en")]
+    rows = score(utts(), events, 1.0, whole, ["один два три", "four five six", "seven eight"])
+    assert [r.captioned for r in rows] == [True, True, False]
+    assert [r.lost for r in rows] == [False, False, True]  # offline reads "c" alone
+    assert [r.live_lang for r in rows] == ["ru", "ru", None]
+    assert rows[0].live_err == 0.0 and rows[1].live_err == 1.0 and rows[2].whole_err == 0.0
+    # Latency from a word's end to its commit; within 3 s of the change, or after.
+    assert rows[1].opening_latency == pytest.approx([2.0, 1.5, 1.6])
+    assert rows[0].opening_latency == pytest.approx([2.5, 2.0, 1.1])
+    text = "\n".join(report(rows))
+    assert "| 3 | c | en | -30 dBFS | **LOST** | - |" in text
+    assert "en: 2 utterances, 1 lost, 1 uncaptioned, language right in 0/2" in text
+    assert "ru: 1 utterances, 0 lost, 0 uncaptioned, language right in 1/1" in text

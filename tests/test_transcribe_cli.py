@@ -2,32 +2,44 @@
 
 import json
 
+import numpy as np
 import pytest
 
+from captioner.audio import decode_file
+from captioner.synth import silence, write_wav
 from tests.conftest import run_cli
 from tests.textnorm import cer, wer
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("name", ["en_welcome", "ru_welcome"])
-def test_transcribes_with_language_identification(clips, tmp_path, model_dir, name):
-    clip = clips[name]
-    done = run_cli("transcribe", str(clip.path), "--out", str(tmp_path), "--format",
-                   "srt,vtt,txt,json")
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_transcribes_with_language_identification(clips, tmp_path, model_dir, lang):
+    # Two sentences with a pause, as a speaker says them: one short synthesised sentence
+    # alone was read right on some CPU kernels and badly on others (ru_welcome: CER 0.05
+    # with CTranslate2's AVX2 kernels, 0.10 with its AVX-512 ones), where the recording
+    # of both reads alike on all of them (0.03-0.04).
+    said = [clips[f"{lang}_welcome"], clips[f"{lang}_water"]]
+    name = f"{lang}_two"
+    path = write_wav(tmp_path / f"{name}.wav", np.concatenate(
+        [decode_file(said[0].path), silence(1.0), decode_file(said[1].path)]))
+    reference = " ".join(c.text for c in said)
+    out = tmp_path / "out"
+    done = run_cli("transcribe", str(path), "--out", str(out), "--format", "srt,vtt,txt,json")
     assert done.returncode == 0, done.stderr
-    doc = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))
-    assert doc["language"] == clip.lang
+    doc = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+    assert doc["language"] == lang
+    assert {s["lang"] for s in doc["segments"]} == {lang}
     text = " ".join(s["text"] for s in doc["segments"])
-    if clip.lang == "en":
-        assert wer(clip.text, text) <= 0.15, text
+    if lang == "en":
+        assert wer(reference, text) <= 0.15, text
     else:
-        assert cer(clip.text, text) <= 0.10, text
-    assert cer(clip.text, done.stdout) <= 0.15  # the text is printed too
-    srt = (tmp_path / f"{name}.srt").read_text(encoding="utf-8")
+        assert cer(reference, text) <= 0.10, text
+    assert cer(reference, done.stdout) <= 0.15  # the text is printed too
+    srt = (out / f"{name}.srt").read_text(encoding="utf-8")
     assert srt.startswith("1\n00:00:0")
-    assert (tmp_path / f"{name}.vtt").read_text(encoding="utf-8").startswith("WEBVTT\n")
-    assert (tmp_path / f"{name}.txt").read_text(encoding="utf-8").strip()
+    assert (out / f"{name}.vtt").read_text(encoding="utf-8").startswith("WEBVTT\n")
+    assert (out / f"{name}.txt").read_text(encoding="utf-8").strip()
 
 
 def test_forced_language(clips, tmp_path, model_dir):

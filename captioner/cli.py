@@ -81,7 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=1.0,
                    help="playback speed for file input; 0 = as fast as possible")
     p.add_argument("--print", dest="print_events", action="store_true",
-                   help="write every caption and status event to stdout as JSON lines")
+                   help="write every caption and status event to stdout as JSON lines; "
+                   "the run then ends with its input (as with --exit-at-end)")
+    p.add_argument("--exit-at-end", action="store_true",
+                   help="end the run when the input ends (a file, a stream) and play the "
+                   "demo once; without it the views stay up, and the demo loops, until "
+                   "Ctrl-C")
     p.add_argument("--language", default=None, choices=["auto", "ru", "en"],
                    help="force the spoken language (default: asr.language from the config)")
     p.add_argument("--sessions", default=None, metavar="DIR",

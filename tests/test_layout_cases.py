@@ -49,6 +49,9 @@ HAND = [
     # Words longer than a line are cut: a roll-up box has a fixed width.
     (["see https://example.org/a/very/long/path/that/never/ends/at/all/really ok"], 20),
     (["abcdefghij"], 4),
+    # "the" stays up when carrying it down would overflow the next line by one.
+    (["cooperation the internationalised"], 20),
+    (["cooperation the internationalise"], 20),
     # Text made of function words only still fills its lines.
     (["and the of to in on at by for from with as into and the of to in on at"], 20),
     ([], 42),

@@ -296,3 +296,20 @@ async def test_views_reconnect_after_a_server_restart(live, open_view):
     for page in pages:
         await expect_shown(page, "en", "One. Two. Three. Four.")
         await expect_shown(page, "ru", "Раз.")
+
+
+async def test_overlay_keeps_two_lines_under_the_line_rule(live, open_view):
+    page = await open_view("/overlay?lang=en")
+    words = ("Water resources in the region are shrinking, so we need shared solutions "
+             "and new investment in agriculture across the whole of Central Asia.").split()
+    for i in range(0, len(words), 3):
+        live.commit("en", " ".join(words[i:i + 3]), id="u-long")
+    clip = page.locator('.box[data-lang="en"] .roll-clip')
+    # Lines are held for their reading time before they scroll off: give it time.
+    await expect(clip).to_have_attribute("data-pending", "0", timeout=60_000)
+    lines = page.locator('.box[data-lang="en"] .line:not(.leaving):not(.empty)')
+    texts = await lines.all_text_contents()
+    assert 1 <= len(texts) <= 2
+    assert all(len(text) <= 42 for text in texts)
+    shown = " ".join(texts).split()
+    assert shown == words[len(words) - len(shown):]  # the end of what was said

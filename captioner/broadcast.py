@@ -71,15 +71,19 @@ class CatchUp:
         session: Id of the caption session; a resume point from another session is
             ignored (the client gets the whole history instead).
         tracks: Languages announced in ``hello`` even before they carry captions.
+        layout: The caption line rules the views follow, sent in ``hello`` as
+            ``layout`` (see :func:`captioner.wire.layout_to_dict`); omitted if None.
     """
 
     def __init__(self, *, history_per_track: int = 500, session: str | None = None,
-                 tracks: Iterable[str] = ("ru", "en")) -> None:
+                 tracks: Iterable[str] = ("ru", "en"),
+                 layout: dict[str, Any] | None = None) -> None:
         if history_per_track < 1:
             raise ValueError("history_per_track must be at least 1")
         self.session = session or secrets.token_hex(6)
         self._history_per_track = history_per_track
         self._tracks: list[str] = list(tracks)
+        self.layout = layout
         self._history: dict[str, deque[tuple[int, _Entry]]] = {}
         self._partials: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self._statuses: OrderedDict[tuple[str, str | None, str | None], _Entry] = OrderedDict()
@@ -164,7 +168,7 @@ class CatchUp:
         """
         resumed = self._resume_point(since_seq, session)
         first = self.first_seq()
-        return {
+        hello = {
             "type": "hello",
             "protocol": PROTOCOL_VERSION,
             "session": self.session,
@@ -175,6 +179,9 @@ class CatchUp:
             # True when captions the client has not seen were already forgotten.
             "gap": first is not None and (resumed or 0) < first - 1,
         }
+        if self.layout is not None:
+            hello["layout"] = self.layout
+        return hello
 
     def _resume_point(self, since_seq: int | None, session: str | None) -> int | None:
         if session is not None and session != self.session:
@@ -249,15 +256,17 @@ class Broadcaster:
         session: Caption-session id sent in ``hello``; keep it stable when a restarted
             process resumes the same session (same ``seq`` numbers). Random if omitted.
         tracks: Languages announced to clients before they carry captions.
+        layout: The caption line rules sent to the views in ``hello``.
     """
 
     def __init__(self, *, history_per_track: int = 500, client_queue: int = 256,
                  max_clients: int = 1000, session: str | None = None,
-                 tracks: Iterable[str] = ("ru", "en")) -> None:
+                 tracks: Iterable[str] = ("ru", "en"),
+                 layout: dict[str, Any] | None = None) -> None:
         if client_queue < 2:
             raise ValueError("client_queue must be at least 2")
         self.catchup = CatchUp(history_per_track=history_per_track, session=session,
-                               tracks=tracks)
+                               tracks=tracks, layout=layout)
         self.client_queue = client_queue
         self.max_clients = max_clients
         self._viewers: set[Viewer] = set()

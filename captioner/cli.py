@@ -69,9 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="live captions from a microphone, a device or a file",
                        description="Run live captioning. With --input FILE the file is played "
                        "as if it were a live microphone, in real time (or --speed N times "
-                       "faster). With --print every event goes to stdout as a JSON line: a "
-                       "status line when audio starts flowing, then partial (final=false) and "
-                       "committed (final=true) captions with stream times start_s/end_s.")
+                       "faster); when it ends the views stay up until Ctrl-C. Without a "
+                       "microphone the demo recording plays in a loop. With --print every "
+                       "event goes to stdout as a JSON line: a status line when audio starts "
+                       "flowing, then partial (final=false) and committed (final=true) "
+                       "captions with stream times start_s/end_s; the run then exits at the "
+                       "end of its input, as with --exit-at-end.")
     p.add_argument("--input", default=None, metavar="FILE|DEVICE|URL",
                    help="a capture device (name, index or 'mic'; see `captioner devices`), "
                    "an audio file played as live input, or a network stream URL "
@@ -81,7 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=1.0,
                    help="playback speed for file input; 0 = as fast as possible")
     p.add_argument("--print", dest="print_events", action="store_true",
-                   help="write every caption and status event to stdout as JSON lines")
+                   help="write every caption and status event to stdout as JSON lines; "
+                   "the run then ends with its input (as with --exit-at-end)")
+    p.add_argument("--exit-at-end", action="store_true",
+                   help="end the run when the input ends (a file, a stream) and play the "
+                   "demo once; without it the views stay up, and the demo loops, until "
+                   "Ctrl-C")
     p.add_argument("--language", default=None, choices=["auto", "ru", "en"],
                    help="force the spoken language (default: asr.language from the config)")
     p.add_argument("--sessions", default=None, metavar="DIR",

@@ -81,6 +81,9 @@ class Caption:
         seq: Session-wide sequence number of a committed caption; ``None`` for partials.
         revision: Counts the partial revisions of an id.
         words: The timed words behind the text, where known (not sent to viewers).
+        utterance_id: The utterance the caption belongs to when that is not ``id``: a
+            machine translation names the floor utterance it translates, so that the
+            views keep one paragraph per utterance (``utterance`` on the wire).
     """
 
     id: str
@@ -95,6 +98,7 @@ class Caption:
     seq: int | None = None
     revision: int = 0
     words: tuple[Word, ...] = ()
+    utterance_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

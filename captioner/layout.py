@@ -251,9 +251,7 @@ def retime(cues: Sequence[Cue], cfg: CaptionsConfig) -> list[Cue]:
     for idx, cue in enumerate(cues):
         start = cue.start_s if not out else max(cue.start_s, out[-1].end_s)
         speech_end = max(cue.end_s, start)
-        wanted = start + cfg.min_duration_s
-        if cfg.max_cps > 0:
-            wanted = max(wanted, start + len(cue.text) / cfg.max_cps)
+        wanted = start + reading_time_s(cue.text, cfg)
         end = max(speech_end, min(wanted, start + cfg.max_duration_s))
         if idx + 1 < len(cues):
             # Extending must not eat into the next cue; the speech itself is kept.
@@ -291,14 +289,61 @@ def cues_from_text(
     return cues_from_words(words, lang, cfg)
 
 
+def reading_time_s(text: str, cfg: CaptionsConfig) -> float:
+    """How long a caption or line must stay on screen to be read.
+
+    At least ``cfg.min_duration_s``, and long enough to read its characters at
+    ``cfg.max_cps`` (no limit when ``max_cps`` is 0). The live views
+    (``web_overlay/lines.js``) use the same rule before a line scrolls off.
+    """
+    seconds = cfg.min_duration_s
+    if cfg.max_cps > 0:
+        seconds = max(seconds, len(text) / cfg.max_cps)
+    return seconds
+
+
+def _roll_break(tokens: Sequence[str], incoming: str, width: int) -> int:
+    """Where a full roll-up line ends, given the token that no longer fits after it.
+
+    Returns ``k``: the line is ``tokens[:k]``, and ``tokens[k:]`` move down to start
+    the next line before ``incoming``. The same preferences as :func:`wrap_lines` and
+    cue ends, with only the current line to choose from: a sentence end, else a clause
+    end, else the full line without a dangling function word; never a line less than
+    half full (a string of short lines reads worse than a less elegant break), and
+    never so much carried down that the next line overflows.
+    """
+    n = len(tokens)
+
+    def acceptable(k: int) -> bool:
+        return (_line_len(tokens, 0, k) >= width / 2
+                and _line_len([*tokens[k:], incoming], 0, n - k + 1) <= width)
+
+    for is_boundary in (_is_sentence_end, _is_clause_end):
+        for k in range(n, 0, -1):
+            if _line_len(tokens, 0, k) < width / 2:
+                break
+            if is_boundary(tokens[k - 1]) and acceptable(k):
+                return k
+    k = n
+    while k > 1 and _is_function_word(tokens[k - 1]) and acceptable(k - 1):
+        k -= 1
+    return k
+
+
 def rolling_lines(history: Sequence[str], max_chars: int, max_lines: int) -> tuple[str, ...]:
     """The last lines of a roll-up display of committed caption texts.
 
-    The concatenated texts are wrapped greedily (each line as full as possible). Greedy
-    wrapping only ever changes the last line when text is appended, so earlier lines
-    stay put while the display rolls up, instead of the whole block reflowing. A word
-    longer than ``max_chars`` is cut into pieces, because a roll-up box has a fixed
-    width. The cost is linear in the history, so callers keep it bounded.
+    The concatenated texts are filled into lines of at most ``max_chars``; when a word
+    no longer fits, the line ends at the best phrase boundary of its second half (see
+    :func:`_roll_break`). A line is decided only by the words up to the first one that
+    does not fit on it, so appending text only ever changes the last line (and moves
+    its tail down to a new one): earlier lines stay put while the display rolls up,
+    instead of the whole block reflowing. A word longer than ``max_chars`` is cut into
+    pieces, because a roll-up box has a fixed width. The cost is linear in the
+    history, so callers keep it bounded.
+
+    ``web_overlay/lines.js`` implements the same function for the live views; both are
+    tested against ``tests/layout_cases.json``.
 
     Args:
         history: Committed caption texts, oldest first.
@@ -312,17 +357,19 @@ def rolling_lines(history: Sequence[str], max_chars: int, max_lines: int) -> tup
         return ()
     width = max(1, max_chars)
     lines: list[str] = []
-    current = ""
+    current: list[str] = []
+    length = -1  # of " ".join(current)
     for text in history:
         for word in text.split():
             for piece in (word[p : p + width] for p in range(0, len(word), width)):
-                if not current:
-                    current = piece
-                elif len(current) + 1 + len(piece) <= width:
-                    current += " " + piece
-                else:
-                    lines.append(current)
-                    current = piece
+                if length + 1 + len(piece) <= width:
+                    current.append(piece)
+                    length += 1 + len(piece)
+                    continue
+                k = _roll_break(current, piece, width)
+                lines.append(" ".join(current[:k]))
+                current = [*current[k:], piece]
+                length = _line_len(current, 0, len(current))
     if current:
-        lines.append(current)
+        lines.append(" ".join(current))
     return tuple(lines[-max_lines:])

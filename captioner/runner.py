@@ -59,6 +59,16 @@ class RunOptions:
     host: str | None = None
     port: int | None = None
     resume: str | None = None
+    exit_at_end: bool = False
+
+    @property
+    def keep_serving(self) -> bool:
+        """Whether the views stay up after the input ends (and the demo loops).
+
+        Only when serving, and neither ``--print`` nor ``--exit-at-end`` asked for a
+        run that ends with its input (scripts and benchmarks).
+        """
+        return self.serve and not self.print_events and not self.exit_at_end
 
 
 def _channel_map(inputs: tuple[InputConfig, ...]) -> dict[str, int]:
@@ -82,12 +92,12 @@ def _default_device_available() -> bool:
 
 
 def plan_inputs(cfg: Config, spec: str | None) -> tuple[str, str, tuple[InputConfig, ...]]:
-    """Decides what to capture: ("file", path, inputs), ("url", url, inputs) or
-    ("device", name, inputs).
+    """Decides what to capture: ("file", path, inputs), ("url", url, inputs),
+    ("device", name, inputs) or ("demo", path, inputs).
 
     ``--input`` wins over the config's devices. Anything with ``://`` in it is a network
     stream. With neither a file nor a microphone, the embedded demo recording plays
-    (floor and booth channels).
+    (floor and booth channels): the "demo" plan, a file that may loop.
     """
     inputs = cfg.inputs
     if spec is None:
@@ -99,7 +109,7 @@ def plan_inputs(cfg: Config, spec: str | None) -> tuple[str, str, tuple[InputCon
         spec = devices.pop()
         if spec in ("default", "mic") and not _default_device_available():
             log.warning("no microphone found: playing the demo recording %s", DEMO_RECORDING)
-            return "file", str(DEMO_RECORDING), DEMO_INPUTS
+            return "demo", str(DEMO_RECORDING), DEMO_INPUTS
     if "://" in spec:
         return "url", spec, inputs
     if _looks_like_file(spec):
@@ -111,12 +121,13 @@ def plan_inputs(cfg: Config, spec: str | None) -> tuple[str, str, tuple[InputCon
 
 
 async def open_source(plan: tuple[str, str, tuple[InputConfig, ...]],
-                      speed: float) -> AudioSource:
+                      speed: float, loop: bool = False) -> AudioSource:
     """The audio source for a plan from :func:`plan_inputs`.
 
-    A network stream is connected to here, so that a wrong URL fails at once (in a
-    thread: connecting may take the stream's open timeout); ``speed`` paces a stream
-    only when it is a recording (see :mod:`captioner.netsource`).
+    ``loop`` plays a "demo" plan again each time it ends. A network stream is connected
+    to here, so that a wrong URL fails at once (in a thread: connecting may take the
+    stream's open timeout); ``speed`` paces a stream only when it is a recording (see
+    :mod:`captioner.netsource`).
 
     Raises:
         CaptionerError: an unknown device, said in one line with the devices there are;
@@ -124,8 +135,9 @@ async def open_source(plan: tuple[str, str, tuple[InputConfig, ...]],
     """
     kind, target, inputs = plan
     channels = _channel_map(inputs)
-    if kind == "file":
-        return FileSource(target, channels=channels, speed=speed)
+    if kind in ("file", "demo"):
+        return FileSource(target, channels=channels, speed=speed,
+                          loop=loop and kind == "demo")
     if kind == "url":
         from captioner.netsource import NetworkSource
 
@@ -238,11 +250,19 @@ def live_params(cfg: Config) -> LiveParams:
 
 async def run_session(cfg: Config, opts: RunOptions, engine,
                       plan: tuple[str, str, tuple[InputConfig, ...]] | None = None) -> int:
-    """Runs one live session until the input ends or the user interrupts."""
+    """Runs one live session until the user interrupts, or the input ends.
+
+    With :attr:`RunOptions.keep_serving`, the demo loops and the views stay up after a
+    file or stream ends, until Ctrl-C; otherwise the run ends with its input.
+    """
     from captioner.store import default_root
 
     plan = plan or plan_inputs(cfg, opts.input)
-    source = await open_source(plan, opts.speed)
+    demo = plan[0] == "demo"
+    source = await open_source(plan, opts.speed, loop=demo and opts.keep_serving)
+    if demo:
+        print("captioner: DEMO: no microphone found; playing the demo recording "
+              f"{'in a loop until Ctrl-C' if opts.keep_serving else 'once'}", file=sys.stderr)
     labels = {i.id: i.source for i in plan[2]}
     controls = Controls(forced_language=opts.language)
     glossary = Glossary(cfg.glossary.terms)
@@ -259,11 +279,13 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
     broadcaster = None
     if opts.serve:
         from captioner.broadcast import Broadcaster
+        from captioner.wire import layout_to_dict
 
         broadcaster = Broadcaster(history_per_track=cfg.server.history_per_track,
                                   client_queue=cfg.server.client_queue,
                                   max_clients=cfg.server.max_clients,
-                                  session=session.name if session else None)
+                                  session=session.name if session else None,
+                                  layout=layout_to_dict(cfg.captions))
         if journal is not None and journal.resumed_from is not None:
             # A resumed session: viewers catch up on what was said before the restart.
             for caption in journal.resumed_from.captions:
@@ -299,7 +321,7 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
 
         server = CaptionServer(broadcaster, host=opts.host or cfg.server.host,
                                port=cfg.server.port if opts.port is None else opts.port,
-                               health=lambda: _health(pipeline, holder["record"]))
+                               health=lambda: _health(pipeline, holder["record"], source))
         try:
             await server.start()
         except OSError as exc:
@@ -317,15 +339,26 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
                 if record is not None else None),
             recording=lambda: _record_info(holder["record"]),
             announce=lambda name, url: print(f"  {name:8} {url}", file=sys.stderr),
-            info={"model": cfg.asr.model, "title": opts.title or ""})
+            info={"model": cfg.asr.model, "title": opts.title or "", "demo": demo})
     loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
+
+    def interrupt() -> None:
+        interrupted.set()
+        pipeline.stop()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, pipeline.stop)
+            loop.add_signal_handler(sig, interrupt)
     syncer = (asyncio.create_task(_sync_periodically(lambda: holder["record"].journal))
               if record is not None else None)
     try:
         stats = await pipeline.run()
+        if opts.keep_serving and not interrupted.is_set():
+            # A newcomer who opens the views later still finds the session there.
+            print("captioner: the input has ended; still serving the session to the views "
+                  "(Ctrl-C to stop; --exit-at-end exits here)", file=sys.stderr)
+            await interrupted.wait()
     finally:
         if syncer:
             syncer.cancel()
@@ -350,9 +383,11 @@ def _announce(urls: dict[str, str], qr: Callable[[str], str | None]) -> None:
         print(code, file=sys.stderr)
 
 
-def _health(pipeline: LivePipeline, record: Record | None) -> dict:
+def _health(pipeline: LivePipeline, record: Record | None, source: AudioSource) -> dict:
     return {
         "committed": pipeline.stats.committed,
+        # Which pass of a recording plays (the demo loops); absent for live inputs.
+        **({"input_pass": source.passes} if isinstance(source, FileSource) else {}),
         "inputs": {k: {"passes": w.passes, "dropped_chunks": w.dropped_chunks}
                    for k, w in pipeline.workers.items()},
         "translation": pipeline.translation is not None,

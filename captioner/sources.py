@@ -79,15 +79,23 @@ class FileSource:
         channels: Input id -> 0-based channel index; ``{"floor": -1}`` downmixes all.
         speed: 1.0 paces in real time; N plays N times faster; 0 as fast as possible.
         block_s: Size of each chunk.
+        loop: Play the recording again from its start each time it ends, until
+            :meth:`stop` (the demo). Stream time goes on across the passes, so the
+            session sees one continuous input.
+
+    Attributes:
+        passes: How many times playback has started (1 during the first pass).
     """
 
     def __init__(self, path: str | Path, channels: Mapping[str, int] | None = None,
-                 speed: float = 1.0, block_s: float = BLOCK_S) -> None:
+                 speed: float = 1.0, block_s: float = BLOCK_S, loop: bool = False) -> None:
         self.path = Path(path)
         self.channels = dict(channels or {"floor": -1})
         self.inputs = tuple(self.channels)
         self.speed = speed
         self.block = int(block_s * SAMPLE_RATE)
+        self.loop = loop
+        self.passes = 0
         self._stopped = asyncio.Event()
 
     def stop(self) -> None:
@@ -102,11 +110,20 @@ class FileSource:
             "source": "file", "path": str(self.path), "inputs": list(self.inputs),
             "duration_s": round(total / SAMPLE_RATE, 3)})
         pos = 0
-        while pos < total and not self._stopped.is_set():
+        played = 0  # samples of the passes before this one
+        self.passes = 1
+        while not self._stopped.is_set():
+            if pos >= total:
+                if not self.loop or total == 0:
+                    break
+                played += total
+                pos = 0
+                self.passes += 1
+                log.info("%s: playing it again (pass %d)", self.path, self.passes)
             end = min(pos + self.block, total)
             if self.speed > 0:
                 # Pace by the wall clock, so a slow consumer does not slow the "speaker".
-                due = start_wall + end / SAMPLE_RATE / self.speed
+                due = start_wall + (played + end) / SAMPLE_RATE / self.speed
                 delay = due - time.monotonic()
                 if delay > 0:
                     try:
@@ -119,7 +136,7 @@ class FileSource:
                 block = audio[pos:end]
                 if len(block) < end - pos:
                     block = np.pad(block, (0, end - pos - len(block)))
-                yield AudioChunk(name, block, pos / SAMPLE_RATE, now)
+                yield AudioChunk(name, block, (played + pos) / SAMPLE_RATE, now)
             pos = end
             if self.speed <= 0:
                 await asyncio.sleep(0)

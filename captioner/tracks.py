@@ -132,4 +132,4 @@ def machine_caption(origin: Caption, text: str, start_s: float, end_s: float,
     return dataclasses.replace(
         origin, id=f"mt-{origin.input_id}-{index}", final=True, lang=other(origin.lang),
         text=text, start_s=start_s, end_s=end_s, emitted_ns=emitted_ns, source="machine",
-        seq=None, revision=0, words=())
+        seq=None, revision=0, words=(), utterance_id=origin.id)

@@ -8,9 +8,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from captioner.config import CaptionsConfig
 from captioner.events import Caption, Status
 
 PROTOCOL_VERSION = 1
+
+
+def layout_to_dict(cfg: CaptionsConfig) -> dict[str, Any]:
+    """The caption line rules as ``hello.layout``: what the views break lines by."""
+    return {
+        "max_chars": {"en": cfg.max_chars_en, "ru": cfg.max_chars_ru},
+        "max_lines": cfg.max_lines,
+        "min_duration_s": cfg.min_duration_s,
+        "max_cps": cfg.max_cps,
+    }
 
 
 def caption_to_dict(caption: Caption) -> dict[str, Any]:
@@ -31,6 +42,8 @@ def caption_to_dict(caption: Caption) -> dict[str, Any]:
         "input": caption.input_id,
         "emitted_at": round(caption.emitted_ns / 1e9, 6),
     }
+    if caption.utterance_id is not None:
+        msg["utterance"] = caption.utterance_id
     if caption.final:
         msg["seq"] = caption.seq
     else:
@@ -64,6 +77,7 @@ def caption_from_dict(msg: dict[str, Any]) -> Caption:
         input_id=str(msg.get("input", "floor")),
         seq=int(msg["seq"]) if msg.get("seq") is not None else None,
         revision=int(msg.get("revision", 0)),
+        utterance_id=str(msg["utterance"]) if msg.get("utterance") is not None else None,
     )
 
 

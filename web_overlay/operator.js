@@ -387,6 +387,7 @@ const control = new Control({
     if (!holdEdited) $("hold").value = msg.holding_message || "";
     for (const b of $("lang").querySelectorAll("[data-lang]")) b.hidden = !msg.languages.includes(b.dataset.lang);
     if (msg.info && msg.info.title) document.title = `${msg.info.title} · Operator`;
+    $("chip-demo").hidden = !(msg.info && msg.info.demo);
     setEnabled(true);
   },
   onState(msg) {

@@ -1,7 +1,8 @@
 // Lower third for OBS / vMix browser sources, on a transparent page.
 // URL parameters:
 //   lang=both|ru|en   tracks shown (both: one box per language, Russian first; order=en,ru to swap)
-//   lines=N           lines of running text per box (1-6, default 2)
+//   lines=N           roll-up lines per box (1-6, default 2), broken by the line rules
+//                     (lines.js) and never longer than the configured line length
 //   size=px           font size (default 40)
 //   position=bottom|top, align=center|left, width=% of the frame (default 84), margin=px from the edge
 //   color=ffffff      text colour; bg=000000c8 background of the text box (hex without '#', or CSS)
@@ -11,7 +12,8 @@
 //   indicator=1|0     the small "reconnecting" dot
 
 import { CaptionFeed, StatusBoard, params, word } from "./feed.js";
-import { Pane } from "./render.js";
+import { layoutFrom } from "./lines.js";
+import { RollUp } from "./rollup.js";
 
 const p = params();
 const root = document.documentElement;
@@ -22,7 +24,8 @@ if (choice === "both" && (p.raw("order") || "").toLowerCase().startsWith("en")) 
 
 const lines = p.int("lines", 2, 1, 6);
 style.setProperty("--lines", String(lines));
-style.setProperty("--size", `${p.int("size", 40, 10, 200)}px`);
+const size = p.int("size", 40, 10, 200);
+style.setProperty("--size", `${size}px`);
 style.setProperty("--width", `${p.int("width", 84, 20, 100)}%`);
 style.setProperty("--margin", `${p.int("margin", 48, 0, 1000)}px`);
 style.setProperty("--weight", String(p.int("weight", 600, 100, 900)));
@@ -46,19 +49,18 @@ for (const lang of langs) {
   label.hidden = true;
   const win = document.createElement("div");
   win.className = "window";
-  const flow = document.createElement("div");
-  flow.className = "flow";
   const hold = document.createElement("div");
   hold.className = "hold";
   hold.hidden = true;
   const dot = document.createElement("span");
   dot.className = "conn-dot";
-  win.append(flow);
   box.append(label, win, hold, dot);
   stack.append(box);
-  const pane = new Pane(flow, {
-    element: "span", maxItems: 12 * lines, labels: false, labelLang: lang,
+  const pane = new RollUp(win, {
+    lang, lines, labels: false, labelLang: lang, maxFontPx: () => size, fixedWidth: true,
     partials: p.bool("partials", true),
+    // The box's padding is outside the lines.
+    availableWidth: () => stack.clientWidth - 1.1 * size,
     onChange: (pn) => {
       const src = pn.lastSource;
       label.hidden = !labels || !src || src === "floor";
@@ -82,11 +84,24 @@ function render() {
   }
 }
 
+// History replayed on connect is shown at once, not rolled through line by line.
+let catchUpTo = null;
+function endCatchUp() {
+  catchUpTo = null;
+  for (const { pane } of boxes.values()) pane.endCatchUp();
+}
+
 const feed = new CaptionFeed({
+  onHello(msg) {
+    const layout = layoutFrom(msg);
+    for (const { pane } of boxes.values()) { pane.setLayout(layout); pane.startCatchUp(); }
+    catchUpTo = typeof msg.last_seq === "number" && (msg.since ?? 0) < msg.last_seq ? msg.last_seq : null;
+    if (catchUpTo === null) endCatchUp();
+  },
   onCaption(msg) {
     const entry = boxes.get(msg.lang);
-    if (!entry) return;
-    if (msg.final) entry.pane.commit(msg); else entry.pane.partial(msg);
+    if (entry) { if (msg.final) entry.pane.commit(msg); else entry.pane.partial(msg); }
+    if (catchUpTo !== null && (!msg.final || msg.seq >= catchUpTo)) endCatchUp();
   },
   onStatus(msg) {
     if (msg.state === "clear") { for (const { pane } of boxes.values()) pane.clear(); return; }

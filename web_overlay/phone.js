@@ -1,10 +1,12 @@
-// The phone view: one language at a time, the whole session to scroll back through.
-// Settings (language, text size, theme) are kept in localStorage.
+// The phone view: one language at a time, one flowing paragraph per utterance, the
+// session to scroll back through. Settings (language, text size, theme) are kept in
+// localStorage.
 
 import { CaptionFeed, StatusBoard, params, word } from "./feed.js";
-import { Pane, connectionPill } from "./render.js";
+import { ParagraphPane, connectionPill } from "./render.js";
 
 const STORE = "captioner.phone.v1";
+const MAX_COMMITTED = 1000;
 const SIZES = [16, 18, 20, 23, 26, 30, 35, 40];
 const root = document.documentElement;
 
@@ -32,7 +34,13 @@ const jump = document.getElementById("jump");
 const panes = new Map();
 for (const el of document.querySelectorAll(".lines")) {
   const lang = el.dataset.lang;
-  panes.set(lang, new Pane(el, { maxItems: 5000, labelLang: lang, onChange: changed }));
+  // Scroll-back is bounded so that a long session keeps the page light: the newest
+  // MAX_COMMITTED committed captions per language (twice what the server replays to a
+  // phone that connects late), the oldest paragraphs removed whole.
+  panes.set(lang, new ParagraphPane(el, {
+    maxCommitted: MAX_COMMITTED, labelLang: lang, onChange: changed,
+    onTrim: (px) => { if (!pinned && el === panes.get(settings.lang)?.container) log.scrollTop -= px; },
+  }));
 }
 
 let pinned = true;  // follow the newest caption unless the reader scrolled back

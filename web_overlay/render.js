@@ -1,143 +1,153 @@
-// Caption panes: committed captions appended, partials replaced in place, all as text.
+// The phone's caption pane: one flowing paragraph per utterance, all as text.
 // Caption text is only ever assigned with textContent, never parsed as HTML.
 
 import { word } from "./feed.js";
+import { Paragraphs, sourceLabel } from "./paragraphs.js";
 
-const RECENT_IDS = 512;
+export { sourceOf } from "./paragraphs.js";
 
 /**
- * One language track drawn into a container element.
+ * One language track drawn as paragraphs into a container element.
  *
- * options: element ("div" per caption, or "span" for running text), maxItems (committed
- * captions kept in the DOM), labels (a source tag where the source changes), labelLang
- * (language of the tag words), partials (draw partial captions).
+ * Committed fragments are appended to their paragraph as spans (.cap.final), a partial
+ * tail is one span (.cap.partial) replaced in place, hidden from screen readers so that
+ * the container's aria-live region announces committed text only.
+ *
+ * options: maxCommitted (committed fragments kept in the DOM; the oldest paragraphs are
+ * removed whole beyond it), labels, labelLang, partials, onChange(pane).
  */
-export class Pane {
+export class ParagraphPane {
   constructor(container, options = {}) {
     this.container = container;
-    this.element = options.element ?? "div";
-    this.maxItems = options.maxItems ?? 200;
     this.labels = options.labels ?? true;
     this.labelLang = options.labelLang ?? "en";
-    this.showPartials = options.partials ?? true;
-    this.partialsByInput = new Map();  // input -> element
-    this.committedIds = new Set();
-    this.finalCount = 0;
-    this.lastSource = null;
+    this.model = new Paragraphs({ partials: options.partials ?? true,
+                                  maxCommitted: options.maxCommitted ?? 1000 });
     this.onChange = options.onChange ?? null;
+    this.onTrim = options.onTrim ?? null;
+    this.paraEls = new Map();       // paragraph n -> element
+    this.partialEls = new Map();    // input -> {span, standalone paragraph element or null}
   }
 
-  get isEmpty() { return this.container.childElementCount === 0; }
+  get isEmpty() { return this.model.isEmpty; }
+  get lastSource() { return this.model.lastSource; }
 
-  _make(msg, kind) {
-    const el = document.createElement(this.element);
-    el.className = `cap ${kind} src-${sourceOf(msg)}`;
-    el.dataset.id = String(msg.id ?? "");
-    el.dataset.source = sourceOf(msg);
-    const text = document.createElement("span");
-    text.className = "text";
-    el.append(text);
+  _paragraph(source, labelled, extraClass) {
+    const p = document.createElement("p");
+    p.className = `para src-${source}${extraClass ? " " + extraClass : ""}`;
+    p.dataset.source = source;
+    const label = this.labels && labelled ? sourceLabel(source, this.labelLang) : "";
+    if (label) {
+      const tag = document.createElement("span");
+      tag.className = "tag";
+      tag.textContent = label;
+      p.append(tag);
+    }
+    return p;
+  }
+
+  _span(kind, id, text) {
+    const el = document.createElement("span");
+    el.className = `cap ${kind}`;
+    el.dataset.id = id;
+    const t = document.createElement("span");
+    t.className = "text";
+    t.textContent = text;
+    el.append(t);
     return el;
   }
 
-  _fill(el, msg) {
-    const source = sourceOf(msg);
-    el.dataset.source = source;
-    el.classList.remove("src-floor", "src-machine", "src-interpretation");
-    el.classList.add(`src-${source}`);
-    el.querySelector(".text").textContent = msg.text;
-    let tag = el.querySelector(".tag");
-    const prev = el.previousElementSibling;
-    const wantTag = this.labels && source !== "floor" && (!prev || prev.dataset.source !== source);
-    if (wantTag && !tag) {
-      tag = document.createElement("span");
-      tag.className = "tag";
-      el.prepend(tag);
+  _removePartials() {
+    for (const shown of this.partialEls.values()) {
+      shown.space?.remove();
+      shown.span.remove();
+      shown.standalone?.remove();
     }
-    if (tag) {
-      if (wantTag) tag.textContent = word(source, this.labelLang); else tag.remove();
-    }
+    this.partialEls.clear();
   }
 
-  _firstPartial() {
-    for (const el of this.container.children) if (el.classList.contains("partial")) return el;
-    return null;
-  }
-
-  /** Appends a committed caption, turning its partial (same id) into it when present. */
+  /** Appends a committed caption to its paragraph. */
   commit(msg) {
-    const id = String(msg.id ?? "");
-    let el = null;
-    for (const [input, p] of this.partialsByInput) {
-      if (p.dataset.id === id) { el = p; this.partialsByInput.delete(input); break; }
+    const { para, created, dropped } = this.model.commit(msg);
+    this._removePartials();  // drawn again below, after the text that now precedes them
+    let el = this.paraEls.get(para.n);
+    if (created) {
+      el = this._paragraph(para.source, para.labelled);
+      el.dataset.key = para.key;
+      el.dataset.para = String(para.n);
+      this.container.append(el);
+      this.paraEls.set(para.n, el);
     }
-    if (el) {
-      el.classList.replace("partial", "final");
-    } else {
-      el = this._make(msg, "final");
-      this.container.insertBefore(el, this._firstPartial());
-    }
-    el.dataset.seq = String(msg.seq);
-    this._fill(el, msg);
-    this._remember(id);
-    this.finalCount += 1;
-    this.lastSource = sourceOf(msg);
-    this._trim();
+    // The committed text is a new node (never the partial's node turned final), so that
+    // screen readers announce it as an addition.
+    if (el.querySelector(".cap.final")) el.append(document.createTextNode(" "));
+    const span = this._span("final", String(msg.id ?? ""), msg.text);
+    span.dataset.seq = String(msg.seq);
+    el.append(span);
+    if (dropped.length) this._drop(dropped);
+    this._placePartials();
     this.onChange?.(this);
   }
 
-  /** Shows or replaces the partial caption of msg.input; empty text withdraws it. */
+  /** Shows, replaces or withdraws the partial caption of msg.input. */
   partial(msg) {
-    if (!this.showPartials) return;
-    const id = String(msg.id ?? "");
-    if (this.committedIds.has(id)) return;  // late revision of text already committed
-    const input = String(msg.input ?? "floor");
-    let el = this.partialsByInput.get(input);
-    if (el && el.dataset.id !== id) { el.remove(); el = null; }
-    if (!msg.text) {
-      if (el) el.remove();
-      this.partialsByInput.delete(input);
-      this.onChange?.(this);
-      return;
-    }
-    if (el && Number(el.dataset.revision) > Number(msg.revision ?? 0)) return;
-    if (!el) {
-      el = this._make(msg, "partial");
-      this.container.append(el);
-      this.partialsByInput.set(input, el);
-    }
-    el.dataset.revision = String(msg.revision ?? 0);
-    this._fill(el, msg);
+    if (!this.model.partial(msg)) return;
+    this._placePartials();
     this.onChange?.(this);
   }
 
   /** Removes everything shown. */
   clear() {
+    this.model.clear();
     this.container.replaceChildren();
-    this.partialsByInput.clear();
-    this.finalCount = 0;
+    this.paraEls.clear();
+    this.partialEls.clear();
     this.onChange?.(this);
   }
 
-  _remember(id) {
-    this.committedIds.add(id);
-    if (this.committedIds.size > RECENT_IDS) {
-      this.committedIds.delete(this.committedIds.values().next().value);
+  _drop(paras) {
+    let removed = 0;
+    for (const para of paras) {
+      const el = this.paraEls.get(para.n);
+      if (el) { removed += el.offsetHeight; el.remove(); }
+      this.paraEls.delete(para.n);
     }
+    this.onTrim?.(removed);
   }
 
-  _trim() {
-    while (this.finalCount > this.maxItems) {
-      const first = this.container.querySelector(".final");
-      if (!first) break;
-      first.remove();
-      this.finalCount -= 1;
+  /** Puts every partial where it belongs: the tail of its paragraph, or a paragraph of its own. */
+  _placePartials() {
+    for (const [input, shown] of this.partialEls) {
+      const partial = this.model.partials.get(input);
+      if (!partial || shown.id !== partial.id || shown.attached !== this.model.attached(partial)) {
+        shown.space?.remove();
+        shown.span.remove();
+        shown.standalone?.remove();
+        this.partialEls.delete(input);
+      }
+    }
+    for (const [input, partial] of this.model.partials) {
+      let shown = this.partialEls.get(input);
+      if (!shown) {
+        const span = this._span("partial", partial.id, partial.text);
+        span.setAttribute("aria-hidden", "true");
+        shown = { id: partial.id, span, attached: this.model.attached(partial),
+                  standalone: null, space: null };
+        if (shown.attached) {
+          const el = this.paraEls.get(this.model.last.n);
+          shown.space = document.createTextNode(" ");
+          el.append(shown.space, span);
+        } else {
+          shown.standalone = this._paragraph(partial.source, this.model.partialLabelled(partial),
+                                             "provisional");
+          shown.standalone.append(span);
+          this.container.append(shown.standalone);
+        }
+        this.partialEls.set(input, shown);
+      }
+      shown.span.firstChild.textContent = partial.text;
     }
   }
-}
-
-export function sourceOf(msg) {
-  return ["floor", "machine", "interpretation"].includes(msg.source) ? msg.source : "floor";
 }
 
 /** Sets the text of the small "reconnecting" pill in a view. */

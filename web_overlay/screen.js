@@ -1,9 +1,12 @@
-// The projection view: both language tracks side by side (or stacked), rolling lines.
-// URL parameters: lang=both|ru|en, layout=columns|rows, size=px, qr=1|0, theme=dark|light,
-// lines=N (captions kept on screen), partials=1|0.
+// The projection view: both language tracks side by side (or stacked), as roll-up lines.
+// URL parameters: lang=both|ru|en, layout=columns|rows, size=px (largest font; it is
+// made smaller so that a full line and N lines fit), qr=1|0, theme=dark|light,
+// lines=N (lines shown per language, default 8), partials=1|0.
 
 import { CaptionFeed, StatusBoard, params, word } from "./feed.js";
-import { Pane, connectionPill } from "./render.js";
+import { layoutFrom } from "./lines.js";
+import { connectionPill } from "./render.js";
+import { RollUp } from "./rollup.js";
 
 const p = params();
 const langs = { both: ["ru", "en"], ru: ["ru"], en: ["en"] }[p.str("lang", "both", ["both", "ru", "en"])];
@@ -12,15 +15,23 @@ root.dataset.theme = p.str("theme", "dark", ["dark", "light"]);
 const layout = p.str("layout", "", ["columns", "rows"]);
 if (layout) root.dataset.layout = layout;
 const size = p.int("size", 0, 12, 200);
-if (size) root.style.setProperty("--size", `${size}px`);
+const lines = p.int("lines", 8, 1, 30);
+// The largest font: size=PX, else what the stylesheet's --size makes of this screen.
+const maxFontPx = () => size || parseFloat(getComputedStyle(document.querySelector(".lines")).fontSize) || 40;
 
 const panes = new Map();
+// Both columns get the same font size: the smaller of what fits each.
+function unifyFonts(changed) {
+  const all = [...panes.values()].map((e) => e.pane);
+  if (!all.includes(changed)) all.push(changed);
+  const px = Math.min(...all.map((pane) => pane.fitPx || Infinity));
+  for (const pane of all) pane.applyFont(px);
+}
 for (const section of document.querySelectorAll(".pane")) {
   const lang = section.dataset.lang;
   if (!langs.includes(lang)) { section.remove(); continue; }
-  const pane = new Pane(section.querySelector(".lines"), {
-    maxItems: p.int("lines", 40, 2, 400),
-    labelLang: lang,
+  const pane = new RollUp(section.querySelector(".lines"), {
+    lang, lines, labelLang: lang, maxFontPx, fitHeight: true, onFit: unifyFonts,
     partials: p.bool("partials", true),
     onChange: (pn) => {
       const badge = section.querySelector(".source-badge");
@@ -75,11 +86,24 @@ if (p.bool("qr", true)) {
   }).catch(() => {});
 }
 
+// History replayed on connect is shown at once, not rolled through line by line.
+let catchUpTo = null;
+function endCatchUp() {
+  catchUpTo = null;
+  for (const { pane } of panes.values()) pane.endCatchUp();
+}
+
 const feed = new CaptionFeed({
+  onHello(msg) {
+    const layout = layoutFrom(msg);
+    for (const { pane } of panes.values()) { pane.setLayout(layout); pane.startCatchUp(); }
+    catchUpTo = typeof msg.last_seq === "number" && (msg.since ?? 0) < msg.last_seq ? msg.last_seq : null;
+    if (catchUpTo === null) endCatchUp();
+  },
   onCaption(msg) {
     const entry = panes.get(msg.lang);
-    if (!entry) return;
-    if (msg.final) entry.pane.commit(msg); else entry.pane.partial(msg);
+    if (entry) { if (msg.final) entry.pane.commit(msg); else entry.pane.partial(msg); }
+    if (catchUpTo !== null && (!msg.final || msg.seq >= catchUpTo)) endCatchUp();
   },
   onStatus(msg) {
     if (msg.state === "clear") { for (const { pane } of panes.values()) pane.clear(); return; }

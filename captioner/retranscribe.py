@@ -71,19 +71,25 @@ def retranscribe_session(engine: WhisperEngine, session_dir: Path, model_name: s
                          language: str | None, beam_size: int) -> Path:
     """Transcribes a session's audio into ``SESSION/clean/`` and returns that folder."""
     from captioner.journal import Journal
-    from captioner.transcribe import transcribe_audio
+    from captioner.transcribe import Dropped, transcribe_audio
 
     meta = json.loads((session_dir / "session.json").read_text(encoding="utf-8"))
     sources = _sources(meta)
     tracks = session_audio(session_dir)
     captions: list[Caption] = []
+    dropped: dict[str, list[Dropped]] = {}
     for input_id, audio in tracks.items():
         total = len(audio) / SAMPLE_RATE
         with tqdm(total=round(total), desc=f"{session_dir.name}/{input_id}", unit="s",
                   file=sys.stderr, leave=False, disable=None) as bar:
             segments, _ = transcribe_audio(
                 engine, audio, language, beam_size,
-                progress=lambda done, bar=bar: bar.update(max(0.0, done - bar.n)))
+                progress=lambda done, bar=bar: bar.update(max(0.0, done - bar.n)),
+                dropped=dropped.setdefault(input_id, []))
+        for drop in dropped[input_id]:
+            log.warning("%s/%s: %.1f-%.1f s: speech that no decoding could read (%s); left "
+                        "out", session_dir.name, input_id, drop.start_s, drop.end_s,
+                        drop.reason)
         source = sources.get(input_id, "floor")
         for n, seg in enumerate(segments, 1):
             captions.append(Caption(
@@ -96,7 +102,10 @@ def retranscribe_session(engine: WhisperEngine, session_dir: Path, model_name: s
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     clean_meta = dict(meta, title=f"{meta.get('title') or meta.get('name', '')} (clean)",
-                      models={"asr": model_name}, retranscribed_from=str(session_dir))
+                      models={"asr": model_name}, retranscribed_from=str(session_dir),
+                      speech_dropped={i: [{"start_s": round(d.start_s, 3),
+                                           "end_s": round(d.end_s, 3), "reason": d.reason}
+                                          for d in drops] for i, drops in dropped.items()})
     (staging / "session.json").write_text(json.dumps(clean_meta, ensure_ascii=False, indent=2),
                                           encoding="utf-8")
     with Journal(staging / "journal.jsonl") as journal:

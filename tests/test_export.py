@@ -55,7 +55,7 @@ def test_transcribe_writes_escaped_vtt(tmp_path, monkeypatch):
         out.writeframes(np.zeros(16000 * 3, dtype=np.int16).tobytes())
     # Silence has no speech for the VAD to find; one span over the file stands in.
     monkeypatch.setattr(transcribe, "speech_spans",
-                        lambda audio: [transcribe.Span(0, len(audio))])
+                        lambda audio, **kw: [transcribe.Span(0, len(audio))])
     result = transcribe.transcribe_file(_Engine(), path, Config(), "en", ("vtt", "srt"),
                                         tmp_path / "out", beam_size=1)
     assert result.ok, result.error

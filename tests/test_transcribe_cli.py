@@ -105,3 +105,31 @@ def test_bilingual_recording_gets_a_language_per_utterance(clips, tmp_path, mode
         by_lang[seg["lang"]] += " " + seg["text"]
     assert cer(clips["ru_welcome"].text + " " + clips["ru_water"].text, by_lang["ru"]) <= 0.10
     assert wer(clips["en_welcome"].text, by_lang["en"]) <= 0.15
+
+
+def _quiet(samples: np.ndarray, dbfs: float) -> np.ndarray:
+    rms = float(np.sqrt(np.mean(samples ** 2)))
+    return (samples * (10 ** (dbfs / 20) / rms)).astype(np.float32)
+
+
+@pytest.mark.parametrize("first, then", [("ru", "en"), ("en", "ru")])
+def test_a_change_of_speaker_and_language_keeps_both_sentences(clips, tmp_path, model_dir,
+                                                               first, then):
+    # A Russian speaker, a 1 s pause, a quieter English one (and the reverse): decoded as
+    # one span in the first language, the second sentence was never transcribed.
+    a, b = clips[f"{first}_welcome"], clips[f"{then}_water"]
+    head = decode_file(a.path)
+    path = write_wav(tmp_path / "panel.wav", np.concatenate(
+        [silence(0.5), head, silence(1.0), _quiet(decode_file(b.path), -30.0)]))
+    change_s = 0.5 + len(head) / 16000 + 0.5
+    out = tmp_path / "out"
+    done = run_cli("transcribe", str(path), "--out", str(out), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((out / "panel.json").read_text(encoding="utf-8"))
+    assert doc["speech_dropped"] == []
+    for clip, part in ((a, [s for s in doc["segments"] if s["end_s"] <= change_s]),
+                       (b, [s for s in doc["segments"] if s["start_s"] >= change_s])):
+        assert {s["lang"] for s in part} == {clip.lang}, doc["segments"]
+        text = " ".join(s["text"] for s in part)
+        score = wer(clip.text, text) if clip.lang == "en" else cer(clip.text, text)
+        assert score <= (0.15 if clip.lang == "en" else 0.10), text

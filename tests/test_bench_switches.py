@@ -95,3 +95,7 @@ def test_scoring_finds_the_lost_utterance_the_wrong_language_and_opening_latency
     assert "| 3 | c | en | -30 dBFS | **LOST** | - |" in text
     assert "en: 2 utterances, 1 lost, 1 uncaptioned, language right in 0/2" in text
     assert "ru: 1 utterances, 0 lost, 0 uncaptioned, language right in 1/1" in text
+    rows[2].alone_err = 1.0  # offline cannot read it either: its reference is off
+    text = "\n".join(report(rows))
+    assert "left out of the scores: c" in text
+    assert "en: 1 utterances, 0 lost, 0 uncaptioned, language right in 0/1" in text

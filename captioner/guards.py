@@ -74,18 +74,26 @@ def is_hallucination(text: str, confident: bool = False) -> bool:
 MAX_COMPRESSION = 2.4
 
 
+def unreliable_because(seg: Segment, *, max_compression: float = MAX_COMPRESSION,
+                       min_logprob: float = -1.2, no_speech: float = 0.6) -> str | None:
+    """Why Whisper's own confidence figures reject a segment, as its temperature-fallback
+    rules use them, or None when they do not: ``"repetitive"`` (looping text, a high
+    compression ratio), ``"low confidence"`` (very unlikely text) or ``"no speech"``
+    (text on audio the model itself thinks is not speech)."""
+    if seg.compression_ratio > max_compression:
+        return "repetitive"
+    if seg.avg_logprob < min_logprob:
+        return "low confidence"
+    if seg.no_speech_prob > no_speech and seg.avg_logprob < -0.7:
+        return "no speech"
+    return None
+
+
 def segment_is_reliable(seg: Segment, *, max_compression: float = MAX_COMPRESSION,
                         min_logprob: float = -1.2, no_speech: float = 0.6) -> bool:
-    """Whisper's own confidence figures, as its temperature-fallback rules use them.
-
-    Rejects looping text (high compression ratio), very unlikely text, and text on
-    audio the model itself thinks is not speech.
-    """
-    if seg.compression_ratio > max_compression:
-        return False
-    if seg.avg_logprob < min_logprob:
-        return False
-    return not (seg.no_speech_prob > no_speech and seg.avg_logprob < -0.7)
+    """Whether :func:`unreliable_because` finds nothing against the segment."""
+    return unreliable_because(seg, max_compression=max_compression, min_logprob=min_logprob,
+                              no_speech=no_speech) is None
 
 
 def cut_repetitions(words: Sequence[Word], max_ngram: int = 6, max_repeats: int = 2) -> list[Word]:
@@ -200,7 +208,8 @@ def strip_prompt_echo(words: Sequence[Word], prompt: str, min_words: int = 3) ->
 
 
 def clean_segments(segments: Sequence[Segment], prompt: str = "",
-                   audio_end_s: float | None = None) -> list[Word]:
+                   audio_end_s: float | None = None,
+                   rejected: list[str] | None = None) -> list[Word]:
     """Applies every guard and returns the words worth showing, in order.
 
     Args:
@@ -208,8 +217,11 @@ def clean_segments(segments: Sequence[Segment], prompt: str = "",
         prompt: The prompt the pass was given (its echo is removed).
         audio_end_s: Stream time where the decoded audio ends; words that start after
             it are invented (Whisper squeezes looped text in at the very end).
+        rejected: Told why each segment with text was dropped whole: a reason of
+            :func:`unreliable_because`, ``"loop"`` or ``"hallucination"``.
     """
     words: list[Word] = []
+    reasons = rejected if rejected is not None else []
     for seg in segments:
         seg_words = list(seg.words)
         max_compression = MAX_COMPRESSION
@@ -217,14 +229,18 @@ def clean_segments(segments: Sequence[Segment], prompt: str = "",
             # A loop: keep what came before it, judged on Whisper's other figures.
             seg_words = before_loop(seg_words)
             if not seg_words:
+                reasons.append("loop")
                 continue
             seg = replace(seg, text="".join(w.text for w in seg_words))
             max_compression = float("inf")
         seg_words = strip_non_speech_words(seg_words)
-        if not segment_is_reliable(seg, max_compression=max_compression):
+        reason = unreliable_because(seg, max_compression=max_compression)
+        if reason is not None:
+            reasons.append(reason)
             continue
         confident = seg.avg_logprob > -0.5 and seg.no_speech_prob < 0.3
         if is_hallucination(seg.text, confident=confident):
+            reasons.append("hallucination")
             continue
         words.extend(seg_words)
     words = strip_prompt_echo(words, prompt)

@@ -21,6 +21,7 @@ import numpy as np
 from captioner.asr import WINDOW_MARGIN_S, WhisperEngine, window_for
 from captioner.events import AudioChunk, Caption, Status, Word
 from captioner.guards import clean_segments
+from captioner.states import SPEECH_DROPPED
 from captioner.streaming import LanguageRule, StreamingParams, StreamingPolicy, pick_language
 from captioner.vad import SileroVad, VadParams, VadSegmenter
 
@@ -133,6 +134,13 @@ class _PassResult:
     words: list[Word]
     lang: str
     settled: bool | None  # None: the language was given, not identified
+    rejected: tuple[str, ...] = ()  # why the guards dropped segments (guards.clean_segments)
+
+
+# An utterance with at least this much speech whose final pass commits nothing is
+# decoded again in the other language, then reported as speech_dropped: shorter ones
+# are mostly a cough or a door.
+DROP_MIN_SPEECH_S = 1.0
 
 
 class InputWorker:
@@ -184,6 +192,8 @@ class InputWorker:
         self._wake = asyncio.Event()
         self._closed = False
         self.dropped_chunks = 0
+        # Utterances no decoding could read, by reason (see DROP_MIN_SPEECH_S).
+        self.speech_dropped: collections.Counter[str] = collections.Counter()
         self.passes = 0
         self.asr_seconds = 0.0
         # Audio of the current region: samples from _audio_start_s on.
@@ -295,7 +305,7 @@ class InputWorker:
                 if not self.policy.active:
                     self._utt_start_s = event.at_s
                     self.policy.start_utterance(max(event.at_s - self.params.preroll_s,
-                                                    self._audio_start_s))
+                                                    self._audio_start_s), event.at_s)
                     self._utt_buffer_start_s = self.policy.buffer_start_s
                     self._last_pass_end_s = self.policy.buffer_start_s
             elif event.kind == "end" and self.policy.active:
@@ -333,7 +343,11 @@ class InputWorker:
         end_s = min(end_s, self.audio_end_s)
         start_s = self._pass_start(end_s, min_s=self.params.final_context_s)
         if end_s - start_s >= 0.3:
-            await self._run_pass(loop, start_s, end_s, final=True)
+            result = await self._run_pass(loop, start_s, end_s, final=True)
+            if (not self.policy.has_committed
+                    and end_s - self.params.tail_s - self._utt_start_s >= DROP_MIN_SPEECH_S):
+                await self._read_again_or_report(loop, start_s, end_s, result,
+                                                 retry=not self.forced_language())
         else:
             for caption in self.policy.on_hypothesis([], end_s, final=True):
                 self.emit(caption)
@@ -346,13 +360,41 @@ class InputWorker:
         if self.on_utterance_end is not None:
             self.on_utterance_end(self.input_id, lang)
 
+    async def _read_again_or_report(self, loop: asyncio.AbstractEventLoop, start_s: float,
+                                    end_s: float, first: _PassResult, retry: bool) -> None:
+        """An utterance the voice activity detector heard as speech, whose final pass
+        committed nothing: decoded again in the other language (a speaker who switched,
+        decoded in the sticky one, reads as nothing or is dropped as unreliable), unless
+        the operator forced the language; where that gives nothing either, reported by a
+        ``speech_dropped`` status with its times and reason, so an organiser's
+        re-transcription can find it."""
+        tried = [first.lang]
+        reasons = list(first.rejected)
+        alternative = next((x for x in self.engine.languages if x != first.lang), None)
+        if retry and alternative is not None:
+            self.policy.relabel(alternative)
+            again = await self._run_pass(loop, start_s, end_s, final=True)
+            tried.append(again.lang)
+            reasons += again.rejected
+            if self.policy.has_committed:
+                log.info("%s: %.2f-%.2f s read only in %s", self.input_id,
+                         self._utt_start_s, end_s, again.lang)
+                return
+        reason = ", ".join(dict.fromkeys(reasons)) or "no words"
+        self.speech_dropped[reason] += 1
+        log.warning("%s: %.1f-%.1f s of speech gave no words in %s (%s)", self.input_id,
+                    self._utt_start_s, end_s, " or ".join(tried), reason)
+        self.emit(Status(SPEECH_DROPPED, time.time_ns(), input_id=self.input_id, detail={
+            "start_s": round(self._utt_start_s, 3), "end_s": round(end_s, 3),
+            "reason": reason, "tried": tried}))
+
     def _pass_start(self, end_s: float, min_s: float = 0.0) -> float:
         return max(self._audio_start_s, pass_start(
             self.policy.buffer_start_s, self._utt_buffer_start_s, end_s,
             self.params.context_s, min_s, self.policy.word_ends))
 
     async def _run_pass(self, loop: asyncio.AbstractEventLoop, start_s: float,
-                        end_s: float, final: bool) -> None:
+                        end_s: float, final: bool) -> _PassResult:
         a = int((start_s - self._audio_start_s) * SAMPLE_RATE)
         b = int((end_s - self._audio_start_s) * SAMPLE_RATE)
         audio = self._audio[max(a, 0):b]
@@ -394,10 +436,10 @@ class InputWorker:
             # host, CI). The buffer alone is decoded again.
             log.debug("%s: the pass from %.2f s heard nothing after the committed words; "
                       "again from the buffer's start", self.input_id, start_s)
-            await self._run_pass(loop, buffer_start_s, end_s, final)
-            return
+            return await self._run_pass(loop, buffer_start_s, end_s, final)
         for caption in self.policy.on_hypothesis(result.words, end_s, final=final):
             self.emit(caption)
+        return result
 
     def _decode(self, audio: np.ndarray, offset_s: float, lang: str | None,
                 prompts: dict[str, str], hotwords: str = "", final: bool = False,
@@ -430,10 +472,11 @@ class InputWorker:
             no_repeat_ngram_size=self.params.no_repeat_ngram,
             one_window=self.params.one_window)
         end_s = offset_s + len(audio) / SAMPLE_RATE
-        words = clean_segments(segments, prompt, end_s)
+        rejected: list[str] = []
+        words = clean_segments(segments, prompt, end_s, rejected)
         if not words and segments and log.isEnabledFor(logging.DEBUG):
             for seg in segments:
                 log.debug("%s: dropped %r (logprob %.2f, no-speech %.2f, compression %.2f)",
                           self.input_id, seg.text, seg.avg_logprob, seg.no_speech_prob,
                           seg.compression_ratio)
-        return _PassResult(words, lang, settled)
+        return _PassResult(words, lang, settled, tuple(rejected))

@@ -100,6 +100,7 @@ class _Input:
     warnings: set[str] = field(default_factory=set)
     overflows: int = 0
     dropped: int = 0
+    speech_dropped: dict[str, int] = field(default_factory=dict)
 
 
 class Dashboard:
@@ -212,6 +213,10 @@ class Dashboard:
             self.translation_unavailable.pop(str(detail.get("lang", "?")), None)
         elif state == "translation_error":
             self.translation_errors += 1
+        elif state == states.SPEECH_DROPPED:
+            dropped = self._input(status.input_id).speech_dropped
+            reason = str(detail.get("reason", "no words"))
+            dropped[reason] = dropped.get(reason, 0) + 1
         elif state == "clear":
             self.recent.clear()
             self.partial_text.clear()
@@ -232,7 +237,8 @@ class Dashboard:
                           "stale": age > LEVELS_STALE_S}
             inputs[input_id] = {"levels": levels, "lost": entry.lost,
                                 "warnings": sorted(entry.warnings),
-                                "overflows": entry.overflows, "dropped": entry.dropped}
+                                "overflows": entry.overflows, "dropped": entry.dropped,
+                                "speech_dropped": dict(entry.speech_dropped)}
         return {
             "listening": self.listening,
             "stopped": self.stopped,
@@ -383,6 +389,9 @@ class CaptionMetrics:
         self.warnings = Counter("captioner_input_warnings",
                                 "Input warnings (clipping, silent channel)",
                                 ["input", "kind"], registry=self.registry)
+        self.speech_dropped = Counter("captioner_speech_dropped",
+                                      "Utterances heard as speech that gave no words",
+                                      ["input", "reason"], registry=self.registry)
         self.registry.register(_LiveCollector(live or LiveFigures, dashboard))
 
     def observe(self, event: Caption | Status) -> None:
@@ -401,6 +410,9 @@ class CaptionMetrics:
             self.errors.labels(event.state).inc()
         elif event.state == "warning":
             self.warnings.labels(event.input_id or "", str(event.detail.get("kind", ""))).inc()
+        elif event.state == states.SPEECH_DROPPED:
+            self.speech_dropped.labels(event.input_id or "",
+                                       str(event.detail.get("reason", "no words"))).inc()
 
     def error(self, kind: str) -> None:
         """Counts an error that is not a status event (a failed command...)."""

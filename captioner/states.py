@@ -68,6 +68,7 @@ TRANSLATION_AVAILABLE = "translation_available"
 TRANSLATION_DEGRADED = "translation_degraded"
 TRANSLATION_ERROR = "translation_error"
 TRANSLATION_DROPPED = "translation_dropped"
+SPEECH_DROPPED = "speech_dropped"
 RECORDING_ERROR = "recording_error"
 RECORDING_OK = "recording_ok"
 
@@ -96,6 +97,8 @@ _TABLE = (
     State(SESSION_RESUMED, journaled=True),
     State(RECORDING_ERROR, journaled=True, error=True),
     State(RECORDING_OK, journaled=True, ends=frozenset({RECORDING_ERROR})),
+    # Recognition.
+    State(SPEECH_DROPPED, journaled=True),
     # Machine translation.
     State(TRANSLATION_UNAVAILABLE, journaled=True, error=True, shown=True),
     State(TRANSLATION_AVAILABLE, journaled=True, shown=True,

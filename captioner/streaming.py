@@ -56,10 +56,20 @@ class StreamingParams:
             passes decoding from "Sintra" heard only "the", stretched over 2.6 s; it
             was committed, the buffer was trimmed after it, and "Sintra, in which was
             made famous to" was never captioned.
+        opening_s: An utterance's first words are committed only from passes that agree
+            after each has heard this much of its speech. Two passes over its first
+            seconds agree on misreadings, most often right after a change of speaker:
+            "All networks are more" (for "All nouns alongside the word") was committed
+            from passes of 2.2 and 2.7 s, where passes of 3 s and more read it right.
+            On bench.switches' panel (simulated clock), English WER over offline went
+            from +5.7 to +3.6 points with 2 s (+3.1 with 3 s), Russian stayed level, and
+            committed latency went from 1.73 / 2.42 s (median / p90) to 1.91 / 3.04 s
+            (2.14 / 3.92 s with 3 s) under the cost model (bench/RESULTS.md).
     """
 
     trim_after_s: float = 5.0
     max_buffer_s: float = 16.0
+    opening_s: float = 2.0
     stale_after_s: float = 3.0
     right_context_s: float = 0.3
     prompt_chars: int = 160
@@ -113,6 +123,16 @@ class _Utterance:
     tentative: list[Word] = field(default_factory=list)
     # The last pass skipped speech (see skip_gap_s): the next goes without a prompt.
     skipping: bool = False
+    # Where the voice activity detector heard the speech start, and where the audio of
+    # the pass that gave the tentative words ended (see opening_s).
+    speech_start_s: float = 0.0
+    tentative_end_s: float | None = None
+
+    def opening(self, opening_s: float) -> bool:
+        """Whether nothing is committed yet and the tentative words come from a pass that
+        heard less than ``opening_s`` of the speech."""
+        return not self.committed and (self.tentative_end_s is None or
+                                       self.tentative_end_s - self.speech_start_s < opening_s)
 
 
 class StreamingPolicy:
@@ -156,6 +176,17 @@ class StreamingPolicy:
         return bool(self._utt and self._utt.lang_locked)
 
     @property
+    def has_committed(self) -> bool:
+        """Whether the current utterance has committed words."""
+        return bool(self._utt and self._utt.committed)
+
+    def relabel(self, lang: str) -> None:
+        """The utterance is to be decoded again in ``lang``, settled (a retry of a final
+        pass that gave nothing: see ``InputWorker._final_pass``)."""
+        if self._utt is not None:
+            self._utt.lang, self._utt.lang_locked = lang, True
+
+    @property
     def word_ends(self) -> list[float]:
         """Where the current utterance's committed words end: the places audio can be
         cut without cutting a word."""
@@ -165,10 +196,12 @@ class StreamingPolicy:
     def utterance_id(self) -> str | None:
         return f"{self.input_id}-{self._utt.index}" if self._utt else None
 
-    def start_utterance(self, at_s: float) -> None:
-        """Speech started at ``at_s``: the buffer starts there (a little before)."""
+    def start_utterance(self, at_s: float, speech_start_s: float | None = None) -> None:
+        """The buffer starts at ``at_s``, a little before the speech, which the voice
+        activity detector heard start at ``speech_start_s`` (default: ``at_s``)."""
         self._utt_count += 1
-        self._utt = _Utterance(self._utt_count)
+        self._utt = _Utterance(self._utt_count,
+                               speech_start_s=at_s if speech_start_s is None else speech_start_s)
         self.buffer_start_s = max(at_s, self.commit_point_s)
         self.commit_point_s = self.buffer_start_s
 
@@ -247,6 +280,12 @@ class StreamingPolicy:
             cap = audio_end_s - self.params.max_buffer_s
             to_commit = [w for w in fresh if w.end_s <= cap]
             tentative = fresh[len(to_commit):]
+        elif utt.opening(self.params.opening_s):
+            # The first words wait for passes that heard enough of the speech to agree
+            # on (opening_s), unless they are about to leave the bounded buffer.
+            cap = audio_end_s - self.params.max_buffer_s
+            to_commit = [w for w in fresh if w.end_s <= cap]
+            tentative = fresh[len(to_commit):]
         else:
             agreed, disputed = self._agreement(utt.tentative, fresh, self.params.read_alike)
             to_commit = fresh[:agreed]
@@ -279,6 +318,7 @@ class StreamingPolicy:
             out.append(self._commit(utt, to_commit))
         had_partial = bool(utt.tentative)
         utt.tentative = tentative
+        utt.tentative_end_s = audio_end_s
         # An empty partial clears what the screens show when the words it held were
         # neither confirmed nor replaced (the final pass heard nothing there).
         if tentative or (had_partial and not to_commit):

@@ -171,3 +171,34 @@ def test_one_window_keeps_the_unfinished_segment_instead_of_decoding_again(engin
         model.set_one_window(False)
     assert [s["tokens"] for s in segments] == [[tb, *said, tb + 50], [tb + 50, *cut]]
     assert seek == 400 and single_ending  # the window is done
+
+
+def _quiet(samples: np.ndarray, dbfs: float) -> np.ndarray:
+    rms = float(np.sqrt(np.mean(samples ** 2)))
+    return (samples * (10 ** (dbfs / 20) / rms)).astype(np.float32)
+
+
+@pytest.mark.parametrize("first, then", [("ru", "en"), ("en", "ru")])
+def test_a_change_of_speaker_and_language_commits_both_sentences_in_their_languages(
+        engine, clips, first, then):
+    # A speaker, a 1 s pause, a quieter one in the other language, on the simulated
+    # clock (the same passes every run): every sentence committed, in its language.
+    from bench.simulate import CostModel, simulate
+    from captioner.live import LiveParams
+    from captioner.streaming import StreamingParams
+
+    a, b = clips[f"{first}_welcome"], clips[f"{then}_water"]
+    head = decode_file(a.path)
+    audio = np.concatenate([silence(1.0), head, silence(1.0),
+                            _quiet(decode_file(b.path), -30.0), silence(1.0)])
+    change_s = 1.0 + len(head) / 16000 + 0.5
+    events, _ = asyncio.run(simulate(engine, audio, LiveParams(), StreamingParams(),
+                                     CostModel()))
+    words = [(w, c.lang) for c in committed(events) for w in c.words]
+    for clip, part in ((a, [(w, lang) for w, lang in words if w.end_s <= change_s]),
+                       (b, [(w, lang) for w, lang in words if w.end_s > change_s])):
+        text = "".join(w.text for w, _ in part)
+        assert {lang for _, lang in part} == {clip.lang}, (clip.lang, text)
+        score = wer(clip.text, text) if clip.lang == "en" else cer(clip.text, text)
+        assert score <= (0.25 if clip.lang == "en" else 0.15), text
+    assert not [e for e in events if isinstance(e, Status) and e.state == "speech_dropped"]

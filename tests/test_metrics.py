@@ -195,3 +195,19 @@ def test_input_ok_is_input_restored_by_another_name():
     dash.observe(st("input_lost", 1.0, "floor"))
     dash.observe(st("input_ok", 2.0, "floor"))
     assert not dash.snapshot()["inputs"]["floor"]["lost"]
+
+
+def test_speech_that_gave_no_words_is_counted_by_input_and_reason():
+    dash = Dashboard(["floor"])
+    metrics = CaptionMetrics(dash)
+    for reason in ("low confidence", "low confidence", "no words"):
+        metrics.observe(st("speech_dropped", 5.0, "floor", start_s=1.0, end_s=4.0,
+                           reason=reason, tried=["ru", "en"]))
+    assert dash.snapshot()["inputs"]["floor"]["speech_dropped"] == {"low confidence": 2,
+                                                                    "no words": 1}
+    samples = {(s.labels.get("reason"), s.value)
+               for s in scrape(metrics)["captioner_speech_dropped"]
+               if s.name == "captioner_speech_dropped_total"}
+    assert samples == {("low confidence", 2.0), ("no words", 1.0)}
+    # Kept in the console's log, not counted as an error of the system.
+    assert dash.log[-1]["level"] == "info" and dash.errors == 0

@@ -26,7 +26,11 @@ def timed(*spec: tuple[str, float, float]) -> list[Word]:
 
 
 def policy(**kw) -> StreamingPolicy:
+    """A policy with its language settled. The tests using it are about agreement,
+    trimming and the guards; the opening rule (``opening_s``) has tests of its own and
+    is off here unless asked for."""
     clock = iter(range(10**6))
+    kw.setdefault("opening_s", 0.0)
     p = StreamingPolicy("floor", StreamingParams(**kw), clock_ns=lambda: next(clock))
     p.start_utterance(0.0)
     p.set_language("en", locked=True)
@@ -634,3 +638,41 @@ def test_asr_beam_size_reaches_the_final_pass_and_provisional_passes_stay_greedy
 
         asyncio.run(passes())
     assert engine.beams == [1, 1, final_beam]
+
+
+def opening_policy(speech_start_s: float = 0.0) -> StreamingPolicy:
+    clock = iter(range(10**6))
+    p = StreamingPolicy("floor", StreamingParams(opening_s=3.0), clock_ns=lambda: next(clock))
+    p.start_utterance(max(0.0, speech_start_s - 1.0), speech_start_s)
+    p.set_language("en", locked=True)
+    return p
+
+
+def test_an_utterances_first_words_wait_for_passes_that_heard_enough_of_it():
+    # en_welcome from its first sample: passes of 2.4 and 2.9 s agreed on a misreading.
+    p = opening_policy()
+    misread = "God Afternoon, Lady Manchan, Somen"
+    assert finals(p.on_hypothesis(words(misread), 2.4)) == []
+    assert finals(p.on_hypothesis(words(misread), 2.9)) == []
+    # 3.4 s: this pass has heard enough, but the one before it had not.
+    right = "Good afternoon, ladies and gentlemen. Today we will discuss"
+    assert finals(p.on_hypothesis(words(right, step=0.4), 3.4)) == []
+    out = p.on_hypothesis(words(right + " climate", step=0.4), 3.9)
+    assert finals(out)[0].text.startswith("Good afternoon, ladies")
+    # Once the utterance has committed words, agreement works as ever.
+    assert not p._utt.opening(p.params.opening_s)
+
+
+def test_the_opening_is_measured_from_where_the_speech_starts():
+    p = opening_policy(speech_start_s=2.0)
+    assert finals(p.on_hypothesis(words("water resources", start=2.0), 4.5)) == []
+    assert finals(p.on_hypothesis(words("water resources in the", start=2.0), 5.0)) == []
+    out = p.on_hypothesis(words("water resources in the region", start=2.0), 5.5)
+    assert [c.text for c in finals(out)] == ["water resources in the"]
+
+
+def test_a_short_utterance_is_committed_by_its_final_pass():
+    p = opening_policy()
+    p.on_hypothesis(words("thank you"), 1.2)
+    out = p.on_hypothesis(words("thank you"), 1.5, final=True)
+    assert [c.text for c in finals(out)] == ["thank you"]

@@ -186,8 +186,12 @@ function renderInputs(inputs) {
       : "no level meter (file input)";
     const dropped = (input.overflows || 0) + (input.dropped || 0) + (input.asr_dropped || 0);
     p.figures.textContent = `${text} · backlog ${fmtSeconds(input.backlog_s)} · dropped ${dropped}`;
+    const unread = Object.values(input.speech_dropped || {}).reduce((a, b) => a + b, 0);
+    if (unread) p.figures.textContent += ` · unread speech ${unread}`;
     p.figures.title = `overflows ${input.overflows || 0}, capture dropped ${input.dropped || 0}, ` +
-      `recognition dropped ${input.asr_dropped || 0}, passes ${input.passes || 0}`;
+      `recognition dropped ${input.asr_dropped || 0}, passes ${input.passes || 0}` +
+      Object.entries(input.speech_dropped || {}).map(([why, n]) => `, unread speech (${why}) ${n}`)
+        .join("");
   }
 }
 

@@ -56,15 +56,19 @@ class StreamingParams:
             passes decoding from "Sintra" heard only "the", stretched over 2.6 s; it
             was committed, the buffer was trimmed after it, and "Sintra, in which was
             made famous to" was never captioned.
-        opening_s: An utterance's first words are committed only from passes that agree
-            after each has heard this much of its speech. Two passes over its first
-            seconds agree on misreadings, most often right after a change of speaker:
+        opening_s: After a change of language, an utterance's first words are committed
+            only from passes that agree after each has heard this much of its speech.
+            Two passes over its first seconds agree on misreadings right after a change
+            of speaker:
             "All networks are more" (for "All nouns alongside the word") was committed
             from passes of 2.2 and 2.7 s, where passes of 3 s and more read it right.
             On bench.switches' panel (simulated clock), English WER over offline went
             from +5.7 to +3.6 points with 2 s (+3.1 with 3 s), Russian stayed level, and
             committed latency went from 1.73 / 2.42 s (median / p90) to 1.91 / 3.04 s
-            (2.14 / 3.92 s with 3 s) under the cost model (bench/RESULTS.md).
+            (2.14 / 3.92 s with 3 s) under the cost model (bench/RESULTS.md). Applied to
+            every utterance, it cost the single-language clips of bench.latency 0.3 s of
+            median and 0.9 s of p90 for no better text, so a speaker going on in the
+            language of the utterance before, and a stream's first utterance, go without.
     """
 
     trim_after_s: float = 5.0
@@ -160,6 +164,8 @@ class StreamingPolicy:
         self._utt_count = 0
         # Committed text per language as (end_s, text) pieces, for the prompt.
         self._history: dict[str, list[tuple[float, str]]] = {}
+        # The language the last utterance with committed words was in (see opening_s).
+        self._previous_lang: str | None = None
 
     # -- utterance boundaries -------------------------------------------------------
 
@@ -280,7 +286,8 @@ class StreamingPolicy:
             cap = audio_end_s - self.params.max_buffer_s
             to_commit = [w for w in fresh if w.end_s <= cap]
             tentative = fresh[len(to_commit):]
-        elif utt.opening(self.params.opening_s):
+        elif (utt.opening(self.params.opening_s) and self._previous_lang is not None
+              and utt.lang != self._previous_lang):
             # The first words wait for passes that heard enough of the speech to agree
             # on (opening_s), unless they are about to leave the bounded buffer.
             cap = audio_end_s - self.params.max_buffer_s
@@ -336,6 +343,8 @@ class StreamingPolicy:
 
     def end_utterance(self) -> None:
         """Closes the utterance after its final pass."""
+        if self._utt is not None and self._utt.committed and self._utt.lang:
+            self._previous_lang = self._utt.lang
         self._utt = None
 
     # -- internals ---------------------------------------------------------------------

@@ -640,39 +640,60 @@ def test_asr_beam_size_reaches_the_final_pass_and_provisional_passes_stay_greedy
     assert engine.beams == [1, 1, final_beam]
 
 
-def opening_policy(speech_start_s: float = 0.0) -> StreamingPolicy:
+T0 = 1.0  # where the new utterance's speech starts in the opening tests
+
+
+def opening_policy(speech_start_s: float = T0, before: str | None = "ru",
+                   lang: str = "en") -> StreamingPolicy:
+    """A policy whose previous utterance (0.1-0.6 s) was in ``before`` (None: there was
+    none), at a new utterance in ``lang`` whose speech starts at ``speech_start_s``."""
     clock = iter(range(10**6))
     p = StreamingPolicy("floor", StreamingParams(opening_s=3.0), clock_ns=lambda: next(clock))
-    p.start_utterance(max(0.0, speech_start_s - 1.0), speech_start_s)
-    p.set_language("en", locked=True)
+    if before is not None:
+        p.start_utterance(0.0)
+        p.set_language(before, locked=True)
+        p.on_hypothesis(words("слово", start=0.1), 0.9, final=True)
+        p.end_utterance()
+    p.start_utterance(max(0.7, speech_start_s - 1.0), speech_start_s)
+    p.set_language(lang, locked=True)
     return p
 
 
-def test_an_utterances_first_words_wait_for_passes_that_heard_enough_of_it():
-    # en_welcome from its first sample: passes of 2.4 and 2.9 s agreed on a misreading.
+def test_after_a_change_of_language_the_first_words_wait_for_passes_that_heard_enough():
+    # en_welcome after a Russian speaker: passes of 2.4 and 2.9 s agreed on a misreading.
     p = opening_policy()
     misread = "God Afternoon, Lady Manchan, Somen"
-    assert finals(p.on_hypothesis(words(misread), 2.4)) == []
-    assert finals(p.on_hypothesis(words(misread), 2.9)) == []
+    assert finals(p.on_hypothesis(words(misread, start=T0), T0 + 2.4)) == []
+    assert finals(p.on_hypothesis(words(misread, start=T0), T0 + 2.9)) == []
     # 3.4 s: this pass has heard enough, but the one before it had not.
     right = "Good afternoon, ladies and gentlemen. Today we will discuss"
-    assert finals(p.on_hypothesis(words(right, step=0.4), 3.4)) == []
-    out = p.on_hypothesis(words(right + " climate", step=0.4), 3.9)
+    assert finals(p.on_hypothesis(words(right, start=T0), T0 + 3.4)) == []
+    out = p.on_hypothesis(words(right + " climate", start=T0), T0 + 3.9)
     assert finals(out)[0].text.startswith("Good afternoon, ladies")
     # Once the utterance has committed words, agreement works as ever.
     assert not p._utt.opening(p.params.opening_s)
 
 
 def test_the_opening_is_measured_from_where_the_speech_starts():
-    p = opening_policy(speech_start_s=2.0)
-    assert finals(p.on_hypothesis(words("water resources", start=2.0), 4.5)) == []
-    assert finals(p.on_hypothesis(words("water resources in the", start=2.0), 5.0)) == []
-    out = p.on_hypothesis(words("water resources in the region", start=2.0), 5.5)
+    start = T0 + 2.0
+    p = opening_policy(speech_start_s=start)
+    assert finals(p.on_hypothesis(words("water resources", start=start), start + 2.5)) == []
+    assert finals(p.on_hypothesis(words("water resources in the", start=start),
+                                  start + 3.0)) == []
+    out = p.on_hypothesis(words("water resources in the region", start=start), start + 3.5)
     assert [c.text for c in finals(out)] == ["water resources in the"]
+
+
+@pytest.mark.parametrize("before", [None, "en"])
+def test_a_first_utterance_or_a_speaker_going_on_in_its_language_is_not_held(before):
+    p = opening_policy(before=before)
+    p.on_hypothesis(words("water resources", start=T0), T0 + 1.5)
+    out = p.on_hypothesis(words("water resources in the", start=T0), T0 + 2.0)
+    assert [c.text for c in finals(out)] == ["water resources"]
 
 
 def test_a_short_utterance_is_committed_by_its_final_pass():
     p = opening_policy()
-    p.on_hypothesis(words("thank you"), 1.2)
-    out = p.on_hypothesis(words("thank you"), 1.5, final=True)
+    p.on_hypothesis(words("thank you", start=T0), T0 + 1.2)
+    out = p.on_hypothesis(words("thank you", start=T0), T0 + 1.5, final=True)
     assert [c.text for c in finals(out)] == ["thank you"]

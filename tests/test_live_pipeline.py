@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from bench.switches import level
 from captioner.audio import decode_file
 from captioner.events import Caption, Status
 from captioner.pipeline import LivePipeline
@@ -173,11 +174,6 @@ def test_one_window_keeps_the_unfinished_segment_instead_of_decoding_again(engin
     assert seek == 400 and single_ending  # the window is done
 
 
-def _quiet(samples: np.ndarray, dbfs: float) -> np.ndarray:
-    rms = float(np.sqrt(np.mean(samples ** 2)))
-    return (samples * (10 ** (dbfs / 20) / rms)).astype(np.float32)
-
-
 @pytest.mark.parametrize("first, then", [("ru", "en"), ("en", "ru")])
 def test_a_change_of_speaker_and_language_commits_both_sentences_in_their_languages(
         engine, clips, first, then):
@@ -190,7 +186,7 @@ def test_a_change_of_speaker_and_language_commits_both_sentences_in_their_langua
     a, b = clips[f"{first}_welcome"], clips[f"{then}_water"]
     head = decode_file(a.path)
     audio = np.concatenate([silence(1.0), head, silence(1.0),
-                            _quiet(decode_file(b.path), -30.0), silence(1.0)])
+                            level(decode_file(b.path), -30.0), silence(1.0)])
     change_s = 1.0 + len(head) / 16000 + 0.5
     events, _ = asyncio.run(simulate(engine, audio, LiveParams(), StreamingParams(),
                                      CostModel()))

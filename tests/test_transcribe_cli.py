@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from bench.switches import level
 from captioner.audio import decode_file
 from captioner.synth import silence, write_wav
 from tests.conftest import run_cli
@@ -107,11 +108,6 @@ def test_bilingual_recording_gets_a_language_per_utterance(clips, tmp_path, mode
     assert wer(clips["en_welcome"].text, by_lang["en"]) <= 0.15
 
 
-def _quiet(samples: np.ndarray, dbfs: float) -> np.ndarray:
-    rms = float(np.sqrt(np.mean(samples ** 2)))
-    return (samples * (10 ** (dbfs / 20) / rms)).astype(np.float32)
-
-
 @pytest.mark.parametrize("first, then", [("ru", "en"), ("en", "ru")])
 def test_a_change_of_speaker_and_language_keeps_both_sentences(clips, tmp_path, model_dir,
                                                                first, then):
@@ -120,7 +116,7 @@ def test_a_change_of_speaker_and_language_keeps_both_sentences(clips, tmp_path, 
     a, b = clips[f"{first}_welcome"], clips[f"{then}_water"]
     head = decode_file(a.path)
     path = write_wav(tmp_path / "panel.wav", np.concatenate(
-        [silence(0.5), head, silence(1.0), _quiet(decode_file(b.path), -30.0)]))
+        [silence(0.5), head, silence(1.0), level(decode_file(b.path), -30.0)]))
     change_s = 0.5 + len(head) / 16000 + 0.5
     out = tmp_path / "out"
     done = run_cli("transcribe", str(path), "--out", str(out), "--format", "json")

@@ -59,9 +59,9 @@ class StreamingParams:
         opening_s: After a change of language, an utterance's first words are committed
             only from passes that agree after each has heard this much of its speech.
             Two passes over its first seconds agree on misreadings right after a change
-            of speaker:
-            "All networks are more" (for "All nouns alongside the word") was committed
-            from passes of 2.2 and 2.7 s, where passes of 3 s and more read it right.
+            of speaker: "All networks are more" (for "All nouns alongside the word") was
+            committed from passes of 2.2 and 2.7 s, where passes of 3 s and more read
+            it right.
             On bench.switches' panel (simulated clock), English WER over offline went
             from +5.7 to +3.6 points with 2 s (+3.1 with 3 s), Russian stayed level, and
             committed latency went from 1.73 / 2.42 s (median / p90) to 1.91 / 3.04 s
@@ -279,17 +279,12 @@ class StreamingPolicy:
         elif final:
             # The final pass (longer window, more context) has the last word.
             to_commit, tentative = fresh, []
-        elif not utt.lang_locked:
+        elif not utt.lang_locked or self._opening_after_a_switch(utt):
             # While the language is unsettled the words may be a translation (Whisper
-            # decoding Russian "in English"): show them, commit nothing yet, unless they
-            # are about to leave the bounded buffer.
-            cap = audio_end_s - self.params.max_buffer_s
-            to_commit = [w for w in fresh if w.end_s <= cap]
-            tentative = fresh[len(to_commit):]
-        elif (utt.opening(self.params.opening_s) and self._previous_lang is not None
-              and utt.lang != self._previous_lang):
-            # The first words wait for passes that heard enough of the speech to agree
-            # on (opening_s), unless they are about to leave the bounded buffer.
+            # decoding Russian "in English"), and right after a change of language the
+            # first words wait for passes that heard enough of the speech (opening_s):
+            # show them, commit nothing yet, unless they are about to leave the bounded
+            # buffer.
             cap = audio_end_s - self.params.max_buffer_s
             to_commit = [w for w in fresh if w.end_s <= cap]
             tentative = fresh[len(to_commit):]
@@ -340,6 +335,10 @@ class StreamingPolicy:
         jitter of a committed word read again)."""
         return bool(words) and (
             words[-1].end_s > self.commit_point_s + self.params.overlap_tolerance_s)
+
+    def _opening_after_a_switch(self, utt: _Utterance) -> bool:
+        return (utt.opening(self.params.opening_s) and self._previous_lang is not None
+                and utt.lang != self._previous_lang)
 
     def end_utterance(self) -> None:
         """Closes the utterance after its final pass."""

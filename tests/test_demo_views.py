@@ -182,9 +182,13 @@ async def test_demo_file_played_through_run_reads_as_paragraphs_and_lines(tmp_pa
                 words = " ".join(c["text"] for c in captions if c["lang"] == lang).split()
                 shown = " ".join(" ".join(p) for p in got).split()
                 assert shown == words  # every committed word once, in order
+            # Every line has rolled in and the last glide up has finished: in the
+            # middle of a glide the newest line is still partly below the box.
             await screen.wait_for_function(
                 "() => [...document.querySelectorAll('.roll-clip')]"
-                ".every((c) => c.dataset.pending === '0')", timeout=60_000)
+                ".every((c) => c.dataset.pending === '0' && c.querySelector('.roll')"
+                ".getAnimations().every((a) => a.playState !== 'running'))",
+                timeout=60_000)
             for lang in ("en", "ru"):
                 state = await screen.evaluate(SCREEN_STATE, lang)
                 assert state["shown"] <= SCREEN_LINES

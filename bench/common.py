@@ -84,9 +84,9 @@ def find_clips(paths: list[str]) -> list[BenchClip]:
 def load_bench_engine(model: str, note: str = ""):
     """Loads a store model as the live pipeline would, and prints the machine and model."""
     from bench.machine import describe
-    from captioner.asr import WhisperEngine, choose_placement
     from captioner.config import load_config
-    from captioner.store import ModelStore, default_root
+    from captioner.recognition.asr import WhisperEngine, choose_placement
+    from captioner.store.models import ModelStore, default_root
 
     placement = choose_placement("auto", "auto", 0)
     engine = WhisperEngine(ModelStore(default_root()).resolve_whisper(model), placement,
@@ -105,7 +105,7 @@ def calibrate(engine, repeats: int = 5) -> float:
     import statistics
     import time
 
-    from captioner.audio import decode_file
+    from captioner.inputs.audio import decode_file
     from captioner.runner import DEMO_RECORDING
 
     audio = decode_file(DEMO_RECORDING)[: 5 * 16000]

@@ -31,12 +31,12 @@ from bench.common import (
     normalise,
     reference_units,
 )
-from captioner.audio import SAMPLE_RATE, decode_file
-from captioner.events import Caption, Status
-from captioner.live import LiveParams
-from captioner.pipeline import LivePipeline
-from captioner.sources import FileSource
-from captioner.streaming import StreamingParams
+from captioner.events import SAMPLE_RATE, Caption, Status
+from captioner.inputs.audio import decode_file
+from captioner.inputs.sources import FileSource
+from captioner.recognition.live import LiveParams
+from captioner.recognition.streaming import StreamingParams
+from captioner.room.pipeline import LivePipeline
 from captioner.synth import write_wav
 
 

@@ -14,7 +14,7 @@ other words than the first variant after the guards (``--diff`` writes them out)
 
 A variant is a JSON object of faster-whisper ``transcribe`` options, plus
 ``one_window`` (true/false) and ``window_s`` (encoder window, seconds) as in
-``captioner.live.LiveParams``.
+``captioner.recognition.live.LiveParams``.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import load_bench_engine
-from captioner.asr import collect_segments
-from captioner.audio import SAMPLE_RATE
-from captioner.guards import clean_segments
-from captioner.pipeline import LivePipeline
-from captioner.sources import FileSource
+from captioner.events import SAMPLE_RATE
+from captioner.inputs.sources import FileSource
+from captioner.recognition.asr import collect_segments
+from captioner.recognition.guards import clean_segments
+from captioner.room.pipeline import LivePipeline
 
 
 def record(engine, clips: list[Path], out: Path, speed: float) -> int:

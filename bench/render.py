@@ -3,7 +3,7 @@
 Usage:
     .venv/bin/python -m bench.render --seconds 20 --rate 10
 
-A real :class:`~captioner.server.CaptionServer` on 127.0.0.1 publishes a caption stream
+A real :class:`~captioner.delivery.server.CaptionServer` on 127.0.0.1 publishes a caption stream
 on its event loop, as the pipeline does: ``--rate`` committed captions a second,
 alternating Russian and English, in utterances of five fragments of 2-5 words, each
 fragment preceded by a partial (so the views also replace partials at that rate). Each
@@ -25,9 +25,9 @@ import statistics
 import time
 
 from bench.machine import describe
-from captioner.broadcast import Broadcaster
+from captioner.delivery.broadcast import Broadcaster
+from captioner.delivery.server import CaptionServer
 from captioner.events import Caption
-from captioner.server import CaptionServer
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 WORDS = {

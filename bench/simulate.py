@@ -34,11 +34,11 @@ import numpy as np
 
 from bench.common import error_rate, find_clips, load_bench_engine, reference_units
 from bench.latency import error_summary, offline_transcript, summary, tuned, word_latencies
-from captioner.audio import SAMPLE_RATE, decode_file
-from captioner.events import AudioChunk, Caption, Status
-from captioner.live import InputWorker, LiveParams
-from captioner.sources import BLOCK_S
-from captioner.streaming import StreamingParams
+from captioner.events import SAMPLE_RATE, AudioChunk, Caption, Status
+from captioner.inputs.audio import decode_file
+from captioner.inputs.sources import BLOCK_S
+from captioner.recognition.live import InputWorker, LiveParams
+from captioner.recognition.streaming import StreamingParams
 
 
 @dataclass(frozen=True)

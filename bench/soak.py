@@ -21,8 +21,8 @@ from pathlib import Path
 from bench.common import calibrate, find_clips, load_bench_engine
 from bench.latency import build_bilingual, pct
 from captioner.events import Caption, Status
-from captioner.pipeline import LivePipeline
-from captioner.sources import FileSource
+from captioner.inputs.sources import FileSource
+from captioner.room.pipeline import LivePipeline
 
 
 def rss_mb() -> float:

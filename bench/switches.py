@@ -33,8 +33,8 @@ import numpy as np
 
 from bench.common import error_rate, find_clips, load_bench_engine, reference_units
 from bench.latency import pct, run_clip, tuned, word_latencies
-from captioner.audio import SAMPLE_RATE, decode_file
-from captioner.events import Caption, Word
+from captioner.events import SAMPLE_RATE, Caption, Word
+from captioner.inputs.audio import decode_file
 from captioner.synth import speak, write_wav
 
 OPENING_S = 3.0  # "the first seconds after a change", where live loses most
@@ -163,7 +163,7 @@ def text_of(pairs: Sequence[tuple[Word, str]]) -> str:
 
 def offline(engine, audio: np.ndarray) -> list[tuple[Word, str]]:
     """``captioner transcribe``'s words (span by span, language identified per span)."""
-    from captioner.transcribe import transcribe_audio
+    from captioner.recognition.transcribe import transcribe_audio
 
     segments, _ = transcribe_audio(engine, audio, None, beam_size=5)
     return [(w, seg.lang) for seg in segments for w in seg.words]

@@ -6,7 +6,7 @@ Usage:
                                      [--speed 1] [--skip-translation] [--skip-booth]
 
 (a) Machine translation: conference sentences go through the
-:class:`~captioner.mt.MachineTranslation` stage as committed floor fragments (two per
+:class:`~captioner.routing.mt.MachineTranslation` stage as committed floor fragments (two per
 sentence), one sentence at a time, with every Argos package discovered in the model
 store (or Argos Translate's own folder) and the glossary of
 ``configs/cop_side_event.toml``. For each machine caption it prints the latency from
@@ -38,10 +38,15 @@ from bench.machine import describe
 from bench.translate import SENTENCES
 from captioner.config import PROJECT_ROOT, load_config
 from captioner.events import Caption, Status
-from captioner.glossary import Glossary
-from captioner.mt import ArgosEngine, MachineTranslation
-from captioner.store import ModelStore, default_root
-from captioner.translate import ArgosPackage, ArgosTranslator, discover_packages, read_package
+from captioner.routing.glossary import Glossary
+from captioner.routing.mt import ArgosEngine, MachineTranslation
+from captioner.routing.translate import (
+    ArgosPackage,
+    ArgosTranslator,
+    discover_packages,
+    read_package,
+)
+from captioner.store.models import ModelStore, default_root
 
 DEMO = PROJECT_ROOT / "captioner" / "data" / "demo_session.ogg"
 COP = PROJECT_ROOT / "configs" / "cop_side_event.toml"
@@ -132,10 +137,10 @@ def translation_part(args: argparse.Namespace, glossary: Glossary) -> None:
 
 
 def booth_part(args: argparse.Namespace, glossary: Glossary) -> None:
-    from captioner.asr import WhisperEngine, choose_placement
-    from captioner.pipeline import LivePipeline
-    from captioner.sources import FileSource
-    from captioner.tracks import TrackRouter
+    from captioner.inputs.sources import FileSource
+    from captioner.recognition.asr import WhisperEngine, choose_placement
+    from captioner.room.pipeline import LivePipeline
+    from captioner.routing.tracks import TrackRouter
 
     cfg = load_config()
     placement = choose_placement("auto", "auto", 0)

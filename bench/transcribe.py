@@ -16,11 +16,12 @@ import time
 
 from bench.common import error_rate, find_clips
 from bench.machine import describe
-from captioner.asr import WhisperEngine, choose_placement
-from captioner.audio import SAMPLE_RATE, decode_file
 from captioner.config import load_config
-from captioner.store import ModelStore, default_root
-from captioner.transcribe import transcribe_audio
+from captioner.events import SAMPLE_RATE
+from captioner.inputs.audio import decode_file
+from captioner.recognition.asr import WhisperEngine, choose_placement
+from captioner.recognition.transcribe import transcribe_audio
+from captioner.store.models import ModelStore, default_root
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,8 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from bench.machine import describe
-from captioner.store import default_root
-from captioner.translate import ArgosPackage, ArgosTranslator, discover_packages, read_package
+from captioner.routing.translate import (
+    ArgosPackage,
+    ArgosTranslator,
+    discover_packages,
+    read_package,
+)
+from captioner.store.models import default_root
 
 SENTENCES = {
     "en": (

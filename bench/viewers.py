@@ -5,8 +5,8 @@ Usage:
 
 Three kinds of process, so that the figures are the server's and not the clients':
 
-* the server process runs the real :class:`~captioner.server.CaptionServer` and
-  :class:`~captioner.broadcast.Broadcaster` on 127.0.0.1, pinned to the first CPU, and
+* the server process runs the real :class:`~captioner.delivery.server.CaptionServer` and
+  :class:`~captioner.delivery.broadcast.Broadcaster` on 127.0.0.1, pinned to the first CPU, and
   publishes a caption stream itself, on its event loop as the pipeline does
   (default: 2 committed captions and 8 partials a second, ~60 characters each,
   alternating Russian and English utterances). It measures its own CPU time, RSS, the
@@ -52,10 +52,10 @@ from multiprocessing.connection import Connection
 from bench.machine import describe
 from bench.viewer_client import ClientPlan
 from bench.viewer_client import run as run_client
-from captioner.broadcast import Broadcaster, dumps
+from captioner.delivery.broadcast import Broadcaster, dumps
+from captioner.delivery.server import CaptionServer
+from captioner.delivery.wire import caption_to_dict
 from captioner.events import Caption
-from captioner.server import CaptionServer
-from captioner.wire import caption_to_dict
 
 HOST = "127.0.0.1"
 TEXTS = {

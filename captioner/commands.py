@@ -7,10 +7,10 @@ import logging
 import sys
 from pathlib import Path
 
-from captioner.catalog import CATALOG
 from captioner.config import Config, load_config
 from captioner.errors import CaptionerError, ModelError
-from captioner.store import ModelStore, default_root
+from captioner.store.catalog import CATALOG
+from captioner.store.models import ModelStore, default_root
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def _models_list(store: ModelStore) -> int:
 
 
 def _models_install(store: ModelStore, args: argparse.Namespace) -> int:
-    from captioner.fetch import install_model
+    from captioner.store.fetch import install_model
 
     from_path = Path(args.from_path).expanduser() if args.from_path else None
     status = 0
@@ -92,7 +92,7 @@ def _models_install(store: ModelStore, args: argparse.Namespace) -> int:
 
 
 def _models_verify(store: ModelStore, names: list[str]) -> int:
-    from captioner.fetch import _bar
+    from captioner.store.fetch import _bar
 
     targets = []
     for name in names or [m.name for m in store.installed()]:
@@ -122,7 +122,7 @@ def _models_verify(store: ModelStore, names: list[str]) -> int:
 
 def load_engine(cfg: Config, model: str | None = None):
     """Loads the configured Whisper model from the store."""
-    from captioner.asr import WhisperEngine, choose_placement
+    from captioner.recognition.asr import WhisperEngine, choose_placement
 
     store = _store(cfg)
     path = store.resolve_whisper(model or cfg.asr.model)
@@ -131,7 +131,7 @@ def load_engine(cfg: Config, model: str | None = None):
 
 
 def transcribe(args: argparse.Namespace) -> int:
-    from captioner.transcribe import check_formats, transcribe_file
+    from captioner.recognition.transcribe import check_formats, transcribe_file
 
     cfg = _config(args)
     formats = check_formats(
@@ -144,11 +144,11 @@ def transcribe(args: argparse.Namespace) -> int:
     out_dir = Path(args.out or cfg.transcribe.out_dir or ".")
     engine = load_engine(cfg, args.model)
     failures = 0
-    from captioner.retranscribe import is_session_dir, retranscribe_session
+    from captioner.recognition.retranscribe import is_session_dir, retranscribe_session
 
     for raw in args.inputs:
         if is_session_dir(Path(raw)):
-            from captioner.docexport import export_command
+            from captioner.record.docexport import export_command
 
             clean = retranscribe_session(engine, Path(raw), args.model or cfg.asr.model,
                                          None if language == "auto" else language,
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    from captioner.docexport import FORMATS, export_command
+    from captioner.record.docexport import FORMATS, export_command
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     bad = [f for f in formats if f not in FORMATS]
@@ -203,7 +203,7 @@ def export(args: argparse.Namespace) -> int:
 
 
 def devices(args: argparse.Namespace) -> int:
-    from captioner.capture import format_devices, list_devices
+    from captioner.inputs.capture import format_devices, list_devices
 
     try:
         found = list_devices()

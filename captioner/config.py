@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from captioner.errors import ConfigError
+from captioner.languages import LANGUAGES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.toml"
 
-SUPPORTED_LANGUAGES = ("ru", "en")
+SUPPORTED_LANGUAGES = LANGUAGES
 
 
 @dataclass(frozen=True)

@@ -33,3 +33,7 @@ class ModelError(CaptionerError):
 
 class AudioError(CaptionerError):
     """An audio input could not be opened or decoded."""
+
+
+class CommandError(ValueError):
+    """An operator command that cannot be applied; the message is safe to show the operator."""

@@ -11,6 +11,10 @@ from typing import Literal
 
 import numpy as np
 
+#: Samples per second of every AudioChunk: 16 kHz mono float32, what Whisper and the VAD
+#: take; sources resample to it.
+SAMPLE_RATE = 16000
+
 Source = Literal["floor", "interpretation", "machine"]
 
 

@@ -19,12 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from captioner.config import PROJECT_ROOT, Config, InputConfig
+from captioner.delivery.wire import encode
 from captioner.errors import CaptionerError
 from captioner.events import Caption, Status
-from captioner.glossary import Glossary
-from captioner.live import LiveParams
-from captioner.pipeline import Controls, LivePipeline
-from captioner.sources import AudioSource, FileSource
+from captioner.inputs.sources import AudioSource, FileSource
+from captioner.languages import other
+from captioner.recognition.live import LiveParams
+from captioner.room.controls import Controls
+from captioner.room.pipeline import LivePipeline
+from captioner.routing.glossary import Glossary
+from captioner.routing.tracks import TrackRouter
 from captioner.states import (
     RECORDING_ERROR,
     RECORDING_OK,
@@ -33,8 +37,6 @@ from captioner.states import (
     TRANSLATION_DEGRADED,
     TRANSLATION_UNAVAILABLE,
 )
-from captioner.tracks import TrackRouter
-from captioner.wire import encode
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ def _looks_like_file(spec: str) -> bool:
 
 def _default_device_available() -> bool:
     try:
-        from captioner.capture import list_devices
+        from captioner.inputs.capture import list_devices
 
         return any(d.is_default for d in list_devices())
     except Exception as exc:  # no PortAudio, no sound server: treat as no microphone
@@ -127,7 +129,7 @@ async def open_source(plan: tuple[str, str, tuple[InputConfig, ...]],
     ``loop`` plays a "demo" plan again each time it ends. A network stream is connected
     to here, so that a wrong URL fails at once (in a thread: connecting may take the
     stream's open timeout); ``speed`` paces a stream only when it is a recording (see
-    :mod:`captioner.netsource`).
+    :mod:`captioner.inputs.netsource`).
 
     Raises:
         CaptionerError: an unknown device, said in one line with the devices there are;
@@ -139,12 +141,12 @@ async def open_source(plan: tuple[str, str, tuple[InputConfig, ...]],
         return FileSource(target, channels=channels, speed=speed,
                           loop=loop and kind == "demo")
     if kind == "url":
-        from captioner.netsource import NetworkSource
+        from captioner.inputs.netsource import NetworkSource
 
         source = NetworkSource(target, channels, speed=speed)
         await asyncio.to_thread(source.connect)
         return source
-    from captioner.capture import MicrophoneSource, resolve_device
+    from captioner.inputs.capture import MicrophoneSource, resolve_device
 
     resolve_device(target)  # fail now, with the list of devices, if it does not exist
     return MicrophoneSource(target, channels)
@@ -176,7 +178,7 @@ async def build_translation(cfg: Config, engine, pipeline_audio_for, executor, e
     """
     if cfg.translation.engine == "none":
         return None, []
-    from captioner.mt import MachineTranslation
+    from captioner.routing.mt import MachineTranslation
 
     engines, statuses = await asyncio.to_thread(_translation_engines, cfg, engine, glossary,
                                                 store_root)
@@ -190,14 +192,14 @@ def _translation_engines(cfg: Config, engine, glossary: Glossary,
                          store_root: Path) -> tuple[dict, list[Status]]:
     """Source language -> engine, and the statuses of the directions without one
     (blocking: loads and warms up the Argos packages)."""
-    from captioner.mt import ArgosEngine, WhisperTranslateEngine
-    from captioner.translate import ArgosTranslator, choose_engine, discover_packages
+    from captioner.routing.mt import ArgosEngine, WhisperTranslateEngine
+    from captioner.routing.translate import ArgosTranslator, choose_engine, discover_packages
 
     packages = discover_packages(store_root) if cfg.translation.engine != "whisper" else []
     engines: dict = {}
     statuses: list[Status] = []
     for src in cfg.asr.languages:
-        dst = "en" if src == "ru" else "ru"
+        dst = other(src)
         choice = choose_engine((src, dst), packages,
                                whisper_fallback_available=cfg.translation.engine != "argos")
         reason = choice.reason
@@ -255,7 +257,7 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
     With :attr:`RunOptions.keep_serving`, the demo loops and the views stay up after a
     file or stream ends, until Ctrl-C; otherwise the run ends with its input.
     """
-    from captioner.store import default_root
+    from captioner.store.models import default_root
 
     plan = plan or plan_inputs(cfg, opts.input)
     demo = plan[0] == "demo"
@@ -278,8 +280,8 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
     server = None
     broadcaster = None
     if opts.serve:
-        from captioner.broadcast import Broadcaster
-        from captioner.wire import layout_to_dict
+        from captioner.delivery.broadcast import Broadcaster
+        from captioner.delivery.wire import layout_to_dict
 
         broadcaster = Broadcaster(history_per_track=cfg.server.history_per_track,
                                   client_queue=cfg.server.client_queue,
@@ -317,7 +319,7 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
     for status in translation_statuses:
         pipeline.announce(status)
     if broadcaster is not None:
-        from captioner.server import CaptionServer, terminal_qr
+        from captioner.delivery.server import CaptionServer, terminal_qr
 
         server = CaptionServer(broadcaster, host=opts.host or cfg.server.host,
                                port=cfg.server.port if opts.port is None else opts.port,
@@ -328,7 +330,7 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
             raise CaptionerError(f"cannot serve on port {server.port}: {exc.strerror or exc}",
                                  hint="another captioner may be running; use --port") from None
         _announce(server.urls(), terminal_qr)
-        from captioner.operator import start_operator
+        from captioner.delivery.operator import start_operator
 
         await start_operator(
             server, broadcaster, pipeline,
@@ -426,7 +428,7 @@ class Record:
 
 def _open_record(cfg: Config, opts: RunOptions, source: AudioSource) -> Record:
     """The session folder, new or resumed, with its journal and audio recorder."""
-    from captioner.session import SessionDir
+    from captioner.record.session import SessionDir
 
     offset = 0.0
     try:
@@ -474,7 +476,7 @@ class _Health:
 
 def _journal_sink(current: Callable[[], object], announce: Callable[[Status], None]
                   ) -> Callable[[Caption | Status], None]:
-    from captioner.journal import is_journaled
+    from captioner.record.journal import is_journaled
 
     health = _Health("journal", announce)
 

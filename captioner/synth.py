@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from captioner.audio import SAMPLE_RATE, decode_file
 from captioner.errors import CaptionerError
+from captioner.events import SAMPLE_RATE
+from captioner.inputs.audio import decode_file
 
 
 def _need(tool: str, package: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from captioner.store import ModelStore, default_root
+from captioner.store.models import ModelStore, default_root
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,7 +51,7 @@ def model_dir() -> Path:
 @pytest.fixture(scope="session")
 def engine(model_dir):
     """One loaded Whisper base model for the whole test session."""
-    from captioner.asr import WhisperEngine, choose_placement
+    from captioner.recognition.asr import WhisperEngine, choose_placement
 
     return WhisperEngine(model_dir, choose_placement("cpu"), ("ru", "en"))
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from captioner.events import Caption
-from captioner.journal import Journal
-from captioner.session import AudioRecorder
+from captioner.record.journal import Journal
+from captioner.record.session import AudioRecorder
 
 EMITTED_NS = 1_746_075_600_000_000_000
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from captioner.broadcast import Broadcaster
+from captioner.delivery.broadcast import Broadcaster
+from captioner.delivery.server import CaptionServer
 from captioner.events import AudioChunk, Caption, Status
-from captioner.pipeline import Controls, LivePipeline
-from captioner.server import CaptionServer
+from captioner.room.controls import Controls
+from captioner.room.pipeline import LivePipeline
 
 
 class FakeSource:

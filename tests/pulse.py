@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captioner.capture import list_devices
+from captioner.inputs.capture import list_devices
 
 TOOLS = ("pulseaudio", "pactl", "paplay")
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from captioner import asr
-from captioner.asr import WhisperEngine, choose_placement, token_budget, window_for
 from captioner.errors import ModelError
+from captioner.recognition import asr
+from captioner.recognition.asr import WhisperEngine, choose_placement, token_budget, window_for
 
 
 def test_auto_is_int8_on_cpu_float16_on_cuda(monkeypatch):

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from captioner.audio import SAMPLE_RATE, decode_file, iter_file_blocks
 from captioner.errors import AudioError
+from captioner.events import SAMPLE_RATE
+from captioner.inputs.audio import decode_file, iter_file_blocks
 from captioner.synth import write_wav
 
 

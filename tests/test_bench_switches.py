@@ -10,8 +10,8 @@ import pytest
 
 from bench.common import BenchClip
 from bench.switches import Utterance, alternate, assign, build_session, level, report, score
-from captioner.audio import decode_file
 from captioner.events import Caption, Status, Word
+from captioner.inputs.audio import decode_file
 from captioner.synth import write_wav
 
 

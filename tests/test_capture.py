@@ -9,7 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from captioner.capture import (
+from captioner.errors import AudioError
+from captioner.events import AudioChunk, Status
+from captioner.inputs.capture import (
     DeviceInfo,
     DropOldestQueue,
     MicrophoneSource,
@@ -18,9 +20,7 @@ from captioner.capture import (
     refind_device,
     resolve_device,
 )
-from captioner.errors import AudioError
-from captioner.events import AudioChunk, Status
-from captioner.levels import (
+from captioner.inputs.levels import (
     FLOOR_DBFS,
     ClipDetector,
     LevelMeter,

@@ -12,8 +12,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from captioner.capture import MicrophoneSource
 from captioner.events import AudioChunk, Status
+from captioner.inputs.capture import MicrophoneSource
 from tests.pulse import PulseDaemon, pulse_daemon, tone, write_wav  # noqa: F401
 from tests.sourcetools import SourceEvents, dominant_hz
 

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from captioner.control import (
+from captioner.bus.messages import Command
+from captioner.delivery.control import (
     MAX_MESSAGE_CHARS,
     TOKEN_ENV,
-    Command,
-    CommandError,
-    ScreenGate,
-    apply,
     bearer_token,
     cycle_language,
     generate_token,
@@ -19,9 +16,10 @@ from captioner.control import (
     resolve_token,
     token_matches,
 )
-from captioner.errors import CaptionerError
+from captioner.errors import CaptionerError, CommandError
 from captioner.events import Caption, Status
-from captioner.pipeline import Controls
+from captioner.room.controls import Controls, apply
+from captioner.room.gate import ScreenGate
 
 INPUTS = ("floor", "booth")
 

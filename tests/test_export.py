@@ -4,11 +4,11 @@ import wave
 
 import numpy as np
 
-import captioner.transcribe as transcribe
+import captioner.recognition.transcribe as transcribe
 from captioner.config import Config
 from captioner.events import Segment
-from captioner.export import to_srt, to_vtt
 from captioner.layout import Cue
+from captioner.record.export import to_srt, to_vtt
 
 
 def cue_texts(vtt: str) -> list[str]:

@@ -6,8 +6,8 @@ import pytest
 
 from captioner.config import PROJECT_ROOT, GlossaryTerm, load_config
 from captioner.errors import ConfigError
-from captioner.glossary import Glossary
-from captioner.translate import protect, restore
+from captioner.routing.glossary import Glossary
+from captioner.routing.translate import protect, restore
 
 COP = PROJECT_ROOT / "configs" / "cop_side_event.toml"
 

@@ -1,5 +1,5 @@
 from captioner.events import Segment, Word
-from captioner.guards import (
+from captioner.recognition.guards import (
     clean_segments,
     cut_repetitions,
     is_hallucination,
@@ -59,7 +59,7 @@ def test_clean_segments_drops_bad_and_keeps_good():
 
 
 def test_phrase_echo_is_cut():
-    from captioner.guards import cut_phrase_echo
+    from captioner.recognition.guards import cut_phrase_echo
 
     text = "however due to the slow channels however due to the slow channels however"
     ws = [Word(" " + t, i, i + 0.5) for i, t in enumerate(text.split())]
@@ -94,7 +94,7 @@ def test_a_looping_segment_keeps_the_words_before_the_loop():
 
 
 def test_words_squeezed_into_no_time_are_cut():
-    from captioner.guards import cut_squeezed
+    from captioner.recognition.guards import cut_squeezed
 
     ws = [Word(" " + t, i * 0.4, i * 0.4 + 0.3) for i, t in enumerate("no account of".split())]
     ws += [Word(" " + t, 1.5, 1.5) for t in "to say much of political philosophy".split()]

@@ -1,4 +1,4 @@
-"""captioner.journal: round trip, damage, resume, fsync policy, kill -9 and full disk."""
+"""captioner.record.journal: round trip, damage, resume, fsync policy, kill -9 and full disk."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from captioner.delivery.wire import caption_to_dict, encode, status_to_dict
 from captioner.errors import CaptionerError
 from captioner.events import Caption, Status
-from captioner.journal import Journal, is_journaled, read_journal
-from captioner.wire import caption_to_dict, encode, status_to_dict
+from captioner.record.journal import Journal, is_journaled, read_journal
 
 REPO = Path(__file__).resolve().parent.parent
 WRITER = Path(__file__).with_name("journal_writer.py")
@@ -106,7 +106,7 @@ def test_torn_last_line_is_skipped_with_warning(tmp_path, caplog):
         journal.append(cap(2))
     with path.open("ab") as fh:
         fh.write(encode(cap(3)).encode()[:40])  # a crash in the middle of a write
-    with caplog.at_level(logging.WARNING, logger="captioner.journal"):
+    with caplog.at_level(logging.WARNING, logger="captioner.record.journal"):
         read = read_journal(path)
     assert read.torn_tail
     assert read.bad_lines == []
@@ -128,7 +128,7 @@ def test_corrupt_lines_in_the_middle_are_reported(tmp_path, caplog):
     body = [good[0], "{not json", good[1], "", "[1, 2]", good[2], '{"type": "caption"}',
             "\x00\x00\x00", good[3], '{"type": "future_thing", "x": 1}', good[4]]
     path.write_bytes(("\n".join(body) + "\n").encode() + b"\xff\xfe\n")
-    with caplog.at_level(logging.WARNING, logger="captioner.journal"):
+    with caplog.at_level(logging.WARNING, logger="captioner.record.journal"):
         read = read_journal(path)
     assert read.bad_lines == [2, 5, 7, 8, 12]
     assert [c.seq for c in read.captions] == [1, 2, 3, 4, 5]
@@ -161,7 +161,7 @@ def test_resume_truncates_torn_tail_and_continues_seq(tmp_path, caplog):
     torn = encode(cap(4)).encode()[:25]
     with path.open("ab") as fh:
         fh.write(torn)
-    with caplog.at_level(logging.WARNING, logger="captioner.journal"):
+    with caplog.at_level(logging.WARNING, logger="captioner.record.journal"):
         journal = Journal.open_existing(path)
     copies = list(tmp_path.glob("journal.jsonl.torn-*"))
     assert len(copies) == 1 and copies[0].read_bytes() == torn
@@ -199,7 +199,7 @@ def test_open_existing_on_missing_or_empty_file_starts_fresh(tmp_path):
 
 
 def test_fsync_at_most_every_half_second(tmp_path, monkeypatch):
-    import captioner.journal as journal_mod
+    import captioner.record.journal as journal_mod
 
     synced: list[float] = []
     clock = FakeClock()
@@ -321,7 +321,7 @@ def test_full_disk_keeps_lines_in_memory_and_recovers(tiny_disk, caplog):
         assert journal.append(cap(seq))
     filler = fill_disk(tiny_disk)
     results = []
-    with caplog.at_level(logging.ERROR, logger="captioner.journal"):
+    with caplog.at_level(logging.ERROR, logger="captioner.record.journal"):
         for seq in range(6, 60):
             results.append(journal.append(cap(seq, text="Длинная реплика " * 8)))
     assert False in results

@@ -12,9 +12,9 @@ import time
 import pytest
 import pytest_asyncio
 
-from captioner.broadcast import Broadcaster
+from captioner.delivery.broadcast import Broadcaster
+from captioner.delivery.server import CaptionServer
 from captioner.events import Caption
-from captioner.server import CaptionServer
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, chromium_available
 from tests.test_layout_cases import CASES
 

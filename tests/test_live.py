@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from captioner.events import Caption, Status, Word
-from captioner.live import InputWorker, _PassResult
+from captioner.recognition.live import InputWorker, _PassResult
 
 
 class TwoLanguages:

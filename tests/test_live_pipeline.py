@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from bench.switches import level
-from captioner.audio import decode_file
 from captioner.events import Caption, Status
-from captioner.pipeline import LivePipeline
-from captioner.sources import FileSource
+from captioner.inputs.audio import decode_file
+from captioner.inputs.sources import FileSource
+from captioner.room.pipeline import LivePipeline
 from captioner.synth import silence, write_wav
 from tests.conftest import run_cli
 from tests.textnorm import cer, wer
@@ -180,8 +180,8 @@ def test_a_change_of_speaker_and_language_commits_both_sentences_in_their_langua
     # A speaker, a 1 s pause, a quieter one in the other language, on the simulated
     # clock (the same passes every run): every sentence committed, in its language.
     from bench.simulate import CostModel, simulate
-    from captioner.live import LiveParams
-    from captioner.streaming import StreamingParams
+    from captioner.recognition.live import LiveParams
+    from captioner.recognition.streaming import StreamingParams
 
     a, b = clips[f"{first}_welcome"], clips[f"{then}_water"]
     head = decode_file(a.path)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from captioner.delivery.metrics import CaptionMetrics, Dashboard, LatencyClock, LiveFigures
 from captioner.events import Caption, Status
-from captioner.metrics import CaptionMetrics, Dashboard, LatencyClock, LiveFigures
 
 S = 1_000_000_000
 T0 = 1_764_190_000 * S

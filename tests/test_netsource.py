@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captioner.audio import SAMPLE_RATE, decode_file
 from captioner.config import Config, InputConfig
 from captioner.errors import AudioError
-from captioner.events import AudioChunk, Status
-from captioner.netsource import BlockSplitter, NetworkSource, redact, skip_until
+from captioner.events import SAMPLE_RATE, AudioChunk, Status
+from captioner.inputs.audio import decode_file
+from captioner.inputs.netsource import BlockSplitter, NetworkSource, redact, skip_until
 from captioner.runner import open_source, plan_inputs
 from captioner.synth import write_wav
 from tests.conftest import run_cli

@@ -13,12 +13,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from captioner.broadcast import Broadcaster
+from captioner.delivery.broadcast import Broadcaster
+from captioner.delivery.operator import CLOSE_UNAUTHORIZED, start_operator
 from captioner.errors import CaptionerError
 from captioner.events import AudioChunk, Status
-from captioner.mt import MachineTranslation
-from captioner.operator import CLOSE_UNAUTHORIZED, start_operator
-from captioner.pipeline import LivePipeline
+from captioner.room.pipeline import LivePipeline
+from captioner.routing.mt import MachineTranslation
 from tests.operator_fakes import (
     FakeEngine,
     caption,

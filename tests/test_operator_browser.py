@@ -11,9 +11,9 @@ import time
 import pytest
 import pytest_asyncio
 
-from captioner.broadcast import Broadcaster
+from captioner.delivery.broadcast import Broadcaster
+from captioner.delivery.operator import start_operator
 from captioner.events import Status
-from captioner.operator import start_operator
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_available
 from tests.operator_fakes import caption, levels, make_pipeline, start_server
 

@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from captioner import live
 from captioner.errors import ModelError
 from captioner.events import AudioChunk, Caption, Status
-from captioner.pipeline import LivePipeline
+from captioner.recognition import live
+from captioner.room.pipeline import LivePipeline
 from captioner.runner import _journal_sink
 from tests.operator_fakes import FakeEngine, FakeSource, caption
 

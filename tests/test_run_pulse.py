@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captioner.audio import decode_file
+from captioner.inputs.audio import decode_file
 from captioner.synth import silence, write_wav
 from tests.conftest import REPO
 from tests.pulse import PulseDaemon, pulse_daemon  # noqa: F401
@@ -98,7 +98,8 @@ class LiveRun:
     def pass_log(self) -> str:
         """The live loop's debug lines (passes, drops, holds), when run with -vv."""
         return "".join(line for line in self.stderr
-                       if "captioner.live" in line or "captioner.streaming" in line)
+                       if "captioner.recognition.live" in line
+                       or "captioner.recognition.streaming" in line)
 
     def interrupt(self, timeout: float = 60) -> int:
         """Ctrl+C: SIGINT, then the exit status once the run has wound down."""
@@ -129,7 +130,7 @@ def play(daemon: PulseDaemon, wav: Path) -> None:
 def test_run_captions_speech_from_a_sound_device_and_ends_on_sigint(
         pulse_daemon, sink, clips, model_dir, tmp_path):  # noqa: F811
     clip = clips["en_welcome"]
-    # -vv: the pass log (captioner.live, DEBUG) explains a failure below.
+    # -vv: the pass log (captioner.recognition.live, DEBUG) explains a failure below.
     run = LiveRun(["-vv", "--input", "pulse", "--print", "--port", "0", "--no-server",
                    "--sessions", str(tmp_path / "s"), "--set", "translation.engine=none"],
                   run_env(pulse_daemon))

@@ -7,13 +7,13 @@ import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from captioner import translate
 from captioner.config import Config, SessionConfig, TranslationConfig
 from captioner.events import Status
-from captioner.glossary import Glossary
-from captioner.journal import Journal, read_journal
+from captioner.record.journal import Journal, read_journal
+from captioner.record.session import SessionDir
+from captioner.routing import translate
+from captioner.routing.glossary import Glossary
 from captioner.runner import RunOptions, _open_record, build_translation, run_session
-from captioner.session import SessionDir
 from captioner.synth import silence, write_wav
 from tests.journal_writer import caption
 from tests.operator_fakes import FakeEngine, FakeSource

@@ -11,10 +11,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.protocol import State
 
-from captioner.broadcast import Broadcaster, CatchUp, TooManyViewers
+from captioner.delivery.broadcast import Broadcaster, CatchUp, TooManyViewers
+from captioner.delivery.server import WRITE_LIMIT, CaptionServer, load_web_root, terminal_qr
+from captioner.delivery.wire import PROTOCOL_VERSION, caption_to_dict, status_to_dict
 from captioner.events import Caption, Status
-from captioner.server import WRITE_LIMIT, CaptionServer, load_web_root, terminal_qr
-from captioner.wire import PROTOCOL_VERSION, caption_to_dict, status_to_dict
 
 TIMEOUT_S = 10.0
 
@@ -417,7 +417,7 @@ async def test_views_are_served(served, path, ctype):
 @pytest.mark.parametrize("path", [
     "/nope", "/index.htm", "/ws/extra", "/../pyproject.toml", "/%2e%2e/pyproject.toml",
     "/..%2fpyproject.toml", "/web_overlay/../pyproject.toml", "//etc/passwd",
-    "/../captioner/server.py", "/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/../captioner/delivery/server.py", "/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
 ])
 async def test_unknown_paths_and_traversal_are_404(served, path):
     server, _ = served

@@ -1,4 +1,4 @@
-"""captioner.session and captioner.docexport: session folders, audio, and exports."""
+"""captioner.record.session and captioner.record.docexport: session folders, audio, and exports."""
 
 from __future__ import annotations
 
@@ -18,9 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captioner.audio import decode_file
 from captioner.config import CaptionsConfig
-from captioner.docexport import (
+from captioner.delivery.wire import caption_to_dict
+from captioner.errors import CaptionerError
+from captioner.events import Caption, Status
+from captioner.inputs.audio import decode_file
+from captioner.layout import MIN_GAP_S
+from captioner.record.docexport import (
     FORMATS,
     captions_config,
     export_command,
@@ -28,11 +32,8 @@ from captioner.docexport import (
     language_track,
     load_transcript,
 )
-from captioner.errors import CaptionerError
-from captioner.events import Caption, Status
-from captioner.journal import read_journal
-from captioner.layout import MIN_GAP_S
-from captioner.session import (
+from captioner.record.journal import read_journal
+from captioner.record.session import (
     AudioRecorder,
     SessionDir,
     input_lost,
@@ -40,7 +41,6 @@ from captioner.session import (
     read_segments,
     slugify,
 )
-from captioner.wire import caption_to_dict
 
 REPO = Path(__file__).resolve().parent.parent
 WRITER = Path(__file__).with_name("journal_writer.py")
@@ -537,8 +537,8 @@ def test_layout_settings_come_from_the_session_snapshot(tmp_path):
 
 
 def test_fragments_of_an_utterance_are_joined_for_documents():
-    from captioner.docexport import join_utterances
     from captioner.events import Caption
+    from captioner.record.docexport import join_utterances
 
     def cap(seq, cid, text, start, end, source="floor", lang="ru"):
         return Caption(id=cid, final=True, lang=lang, text=text, start_s=start, end_s=end,

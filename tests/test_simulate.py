@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from bench.simulate import CostModel, SimClock, SimExecutor, blocks, simulate
-from captioner.audio import decode_file
 from captioner.events import Caption
-from captioner.live import LiveParams
-from captioner.streaming import StreamingParams
+from captioner.inputs.audio import decode_file
+from captioner.recognition.live import LiveParams
+from captioner.recognition.streaming import StreamingParams
 from captioner.synth import silence
 from tests.textnorm import wer
 

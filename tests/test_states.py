@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from captioner import broadcast, journal, metrics, states
+from captioner import states
+from captioner.delivery import broadcast, metrics
+from captioner.record import journal
 from tests.conftest import REPO
 
 

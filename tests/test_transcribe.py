@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from captioner import transcribe
-from captioner.asr import LanguageGuess
 from captioner.events import Segment, Word
-from captioner.transcribe import Dropped, Span, join_chunks, transcribe_audio, uncovered
+from captioner.recognition import transcribe
+from captioner.recognition.asr import LanguageGuess
+from captioner.recognition.transcribe import Dropped, Span, join_chunks, transcribe_audio, uncovered
 
 SR = 16000
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench.switches import level
-from captioner.audio import decode_file
+from captioner.inputs.audio import decode_file
 from captioner.synth import silence, write_wav
 from tests.conftest import run_cli
 from tests.textnorm import cer, wer
@@ -90,7 +90,7 @@ def test_usage_errors_are_one_line(args, needle):
 def test_bilingual_recording_gets_a_language_per_utterance(clips, tmp_path, model_dir):
     import numpy as np
 
-    from captioner.audio import decode_file
+    from captioner.inputs.audio import decode_file
     from captioner.synth import silence, write_wav
 
     parts = []

@@ -16,9 +16,7 @@ from pathlib import Path
 import pytest
 
 from captioner.errors import ModelError
-from captioner.fetch import install_model
-from captioner.store import ModelStore
-from captioner.translate import (
+from captioner.routing.translate import (
     WHISPER_TRANSLATE,
     ArgosPackage,
     ArgosTranslator,
@@ -35,6 +33,8 @@ from captioner.translate import (
     split_clauses,
     split_sentences,
 )
+from captioner.store.fetch import install_model
+from captioner.store.models import ModelStore
 from tests.argos_fixture import build_argosmodel, build_package_dir, zip_package
 
 GLOSSARY = {
@@ -129,7 +129,7 @@ def test_batch_bookkeeping_with_an_echo_model(tiny_dir):
 def test_empty_model_output_gives_empty_string(tmp_path, caplog):
     pkg = build_package_dir(tmp_path, "en", "ru", logit_bias={"</s>": 100.0, "▁": 50.0})
     translator = ArgosTranslator(pkg)
-    with caplog.at_level(logging.DEBUG, logger="captioner.translate"):
+    with caplog.at_level(logging.DEBUG, logger="captioner.routing.translate"):
         assert translator.translate(["Good afternoon.", "Thank you."]) == ["", ""]
     assert "empty translation" in caplog.text
 
@@ -408,7 +408,7 @@ def test_restore_tolerates_spacing_changes(mt_output, expected):
 
 
 def test_restore_lost_and_invented_placeholders(caplog):
-    with caplog.at_level(logging.DEBUG, logger="captioner.translate"):
+    with caplog.at_level(logging.DEBUG, logger="captioner.routing.translate"):
         assert restore("Только XQ1Z и XQ7Z тут.", {"XQ1Z": "климат", "XQ2Z": "ПРООН"}) == \
             "Только климат и тут."
         assert restore("(XQ7Z) и XQ8Z.", {"XQ1Z": "климат"}) == "() и."

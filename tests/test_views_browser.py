@@ -12,9 +12,9 @@ import time
 import pytest
 import pytest_asyncio
 
-from captioner.broadcast import Broadcaster
+from captioner.delivery.broadcast import Broadcaster
+from captioner.delivery.server import CaptionServer
 from captioner.events import Caption, Status
-from captioner.server import CaptionServer
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, alpha_at, chromium_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]

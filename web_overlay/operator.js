@@ -4,7 +4,7 @@
 //
 // Keyboard: P pause/resume, C clear the screens, L cycle the language, M message box.
 
-const TOKEN_KEY = "captioner.operator.token";
+const TOKEN_KEY = "captioner.delivery.operator.token";
 const LANG_NAMES = { auto: "Auto", ru: "RU", en: "EN" };
 const $ = (id) => document.getElementById(id);
 

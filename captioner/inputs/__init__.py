@@ -1,0 +1,1 @@
+"""Where audio comes from: the source protocol, files, microphones, network streams, levels."""

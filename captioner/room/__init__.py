@@ -1,0 +1,1 @@
+"""The room side of a live session: the pipeline from a source to the caption bus."""

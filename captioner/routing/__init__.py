@@ -1,0 +1,3 @@
+"""Which caption goes to which track and language: tracks, glossary, sentences, translation
+engines.
+"""

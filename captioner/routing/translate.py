@@ -1,0 +1,684 @@
+"""Machine translation of captions: the translator protocol and its engines.
+
+Argos Translate packages are run directly with CTranslate2 and SentencePiece, without
+the ``argostranslate`` library (which pulls in torch, stanza and spacy). A package is a
+folder with ``metadata.json`` (``from_code``/``to_code``), ``model/`` (a CTranslate2
+translation model) and ``sentencepiece.model``; its ``stanza/`` folder is ignored and
+sentences are split with a regex instead.
+
+The pure parts live here too and know nothing of models: sentence splitting,
+glossary protection (:func:`protect`/:func:`restore`), the :class:`SentenceJoiner`
+that turns committed caption fragments into whole sentences, and
+:func:`choose_engine`, which decides what serves a translation direction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from captioner.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+WHISPER_TRANSLATE = "whisper-translate"
+
+# ---------------------------------------------------------------------------------------
+# Packages
+
+
+@dataclass(frozen=True)
+class ArgosPackage:
+    """An unpacked Argos Translate package on disk.
+
+    Attributes:
+        path: The package folder (holds metadata.json, model/, sentencepiece.model).
+        from_code: Source language code.
+        to_code: Target language code.
+        name: Human-readable name from the metadata (or the folder name).
+        version: ``package_version`` from the metadata ('' when absent).
+        origin: ``store`` (captioner's model store) or ``argos`` (an Argos packages dir).
+        target_prefix: Token some multilingual packages expect first in the output.
+        problem: Why the package cannot be used, when discovery already knows.
+    """
+
+    path: Path
+    from_code: str
+    to_code: str
+    name: str
+    version: str = ""
+    origin: str = "store"
+    target_prefix: str = ""
+    problem: str = ""
+
+    @property
+    def direction(self) -> str:
+        return f"{self.from_code}->{self.to_code}"
+
+    def reinstall_hint(self) -> str:
+        """What to tell the user when this package is broken."""
+        install = f"captioner models install argos:{self.from_code}-{self.to_code}"
+        if self.origin == "store":
+            return f"run: {install} --force (or {install} --force --from FILE)"
+        return f"reinstall it with argospm, or run: {install} --from FILE"
+
+
+def read_package(path: Path, origin: str = "store") -> ArgosPackage:
+    """Reads a package folder's metadata.json.
+
+    Raises:
+        ModelError: no readable metadata.json, or it names no language pair.
+    """
+    path = Path(path)
+    try:
+        meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: not an Argos package (metadata.json: {exc})") from None
+    src, dst = meta.get("from_code"), meta.get("to_code")
+    if not isinstance(src, str) or not isinstance(dst, str) or not src or not dst:
+        raise ModelError(f"{path}: metadata.json names no from_code/to_code")
+    return ArgosPackage(
+        path=path,
+        from_code=src,
+        to_code=dst,
+        name=str(meta.get("name") or path.name),
+        version=str(meta.get("package_version") or ""),
+        origin=origin,
+        target_prefix=str(meta.get("target_prefix") or ""),
+    )
+
+
+def argos_package_dirs() -> list[Path]:
+    """Where Argos Translate (argospm) keeps its packages, as it decides itself.
+
+    ``$ARGOS_PACKAGES_DIR``, else the legacy ``$ARGOS_TRANSLATE_PACKAGES_DIR``, else
+    ``$XDG_DATA_HOME/argos-translate/packages`` (``~/.local/share/...`` by default).
+    """
+    for var in ("ARGOS_PACKAGES_DIR", "ARGOS_TRANSLATE_PACKAGES_DIR"):
+        if os.environ.get(var):
+            return [Path(os.environ[var]).expanduser()]
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return [Path(data).expanduser() / "argos-translate" / "packages"]
+
+
+_STORE_FOLDER = re.compile(r"argos-[A-Za-z_]+-[A-Za-z_]+")
+
+
+def discover_packages(store_root: Path, extra_dirs: Sequence[Path] = (), *,
+                      argos_dirs: Sequence[Path] | None = None) -> list[ArgosPackage]:
+    """Translation packages in the model store and in Argos Translate's own folders.
+
+    Only metadata is read: a damaged package is still listed, so that loading it gives
+    an error that names it. Where two packages serve the same direction the first one
+    wins: the store, then ``extra_dirs``, then the Argos folders.
+
+    Args:
+        store_root: The model store (folders ``argos-<from>-<to>/``).
+        extra_dirs: More folders whose subfolders are unpacked packages.
+        argos_dirs: Argos Translate's package folders; None asks
+            :func:`argos_package_dirs`.
+
+    Returns:
+        One package per direction, in precedence order.
+    """
+    found: list[ArgosPackage] = []
+    store_root = Path(store_root)
+    if store_root.is_dir():
+        for child in sorted(store_root.iterdir()):
+            if _STORE_FOLDER.fullmatch(child.name) and (child / "metadata.json").is_file():
+                read = _try_read(child, "store")
+                # A store folder names its direction: a package whose metadata is broken
+                # is still listed, so loading it fails with an error that names it.
+                found.extend(read or [_from_folder_name(child)])
+    others = [*extra_dirs, *(argos_package_dirs() if argos_dirs is None else argos_dirs)]
+    for folder in others:
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        for child in sorted(folder.iterdir()):
+            if child.is_dir() and (child / "metadata.json").is_file():
+                found.extend(_try_read(child, "argos"))
+    chosen: dict[tuple[str, str], ArgosPackage] = {}
+    for pkg in found:
+        key = (pkg.from_code, pkg.to_code)
+        if key in chosen:
+            log.debug("%s is shadowed by %s", pkg.path, chosen[key].path)
+        else:
+            chosen[key] = pkg
+    return list(chosen.values())
+
+
+def _from_folder_name(folder: Path) -> ArgosPackage:
+    _, src, dst = folder.name.split("-", 2)
+    return ArgosPackage(path=folder, from_code=src, to_code=dst, name=folder.name,
+                        version="", origin="store", target_prefix="",
+                        problem="metadata.json is unreadable (damaged package)")
+
+
+def _try_read(folder: Path, origin: str) -> list[ArgosPackage]:
+    try:
+        meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+        if meta.get("type", "translate") != "translate":
+            return []  # sentence-boundary and other helper packages
+        return [read_package(folder, origin)]
+    except (OSError, json.JSONDecodeError, AttributeError, ModelError) as exc:
+        log.warning("ignoring %s: %s", folder, exc)
+        return []
+
+
+# ---------------------------------------------------------------------------------------
+# Sentences
+
+_ABBREVIATIONS = frozenset({
+    "mr", "mrs", "ms", "dr", "prof", "st", "vs", "e.g", "i.e",
+    "г", "гг", "им", "проф", "тыс", "млн", "млрд", "руб", "ул", "стр", "см",
+})
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'»”’)\]]*(?=\s|$)")
+_CLAUSE_END = re.compile(r"[,;:](?=\s)|(?=\s[—–]\s)")
+
+
+def sentence_cuts(text: str) -> list[int]:
+    """Offsets just after each sentence end in ``text`` (``.``, ``!``, ``?``, ``…``).
+
+    A period after a known abbreviation (``Mr.``, ``млн.``) or a single capital
+    (an initial, ``J. Smith``) ends no sentence.
+    """
+    cuts = []
+    for m in _SENTENCE_END.finditer(text):
+        if m.group(0) == ".":
+            word = re.search(r"([\w.]+)$", text[:m.start()])
+            w = word.group(1) if word else ""
+            if w.lower() in _ABBREVIATIONS or (len(w) == 1 and w.isupper()):
+                continue
+        cuts.append(m.end())
+    return cuts
+
+
+def split_sentences(text: str) -> list[str]:
+    """Splits text into sentences with :func:`sentence_cuts`; drops empty pieces."""
+    out, last = [], 0
+    for cut in [*sentence_cuts(text), len(text)]:
+        piece = text[last:cut].strip()
+        if piece:
+            out.append(piece)
+        last = cut
+    return out
+
+
+def split_clauses(text: str) -> list[str]:
+    """Splits after commas, semicolons, colons and spaced dashes."""
+    out, last = [], 0
+    for m in _CLAUSE_END.finditer(text):
+        piece = text[last:m.end()].strip()
+        if piece:
+            out.append(piece)
+        last = m.end()
+    if text[last:].strip():
+        out.append(text[last:].strip())
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Glossary protection
+
+_PLACEHOLDER = "XQ{}Z"
+# Tolerates what MT does to a code-like token: spaces inside, case, a Cyrillic Х for X.
+_PLACEHOLDER_RE = re.compile(r"(\s*)[XxХх]\s*[Qq]\s*(\d+)\s*[Zz](\s*)")
+_NO_SPACE_AFTER = "([«\"“„"
+_NO_SPACE_BEFORE = ",.!?;:…)]»\"”"
+_GLUES_LEFT = ",.!?;:…)]»%"  # a fragment starting with these joins the previous one
+
+
+def _term_key(term: str) -> str:
+    return " ".join(term.split()).casefold().replace("ё", "е")
+
+
+def _term_pattern(term: str) -> str:
+    """A regex for ``term`` (used with IGNORECASE): any spacing, ``е`` and ``ё`` alike."""
+    words = ("".join("[её]" if ch in "еёЕЁ" else re.escape(ch) for ch in word)
+             for word in term.split())
+    return r"\s+".join(words)
+
+
+def protect(text: str, terms: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """Replaces glossary terms with placeholders that machine translation leaves alone.
+
+    Matching is case-insensitive, treats ``ё`` as ``е`` and any run of spaces as one,
+    and only takes whole words; longer terms win over terms they contain. Each distinct
+    term gets one placeholder (``XQ1Z``, ``XQ2Z``...): ASCII capitals and digits, which
+    every SentencePiece model of Argos covers and translation models copy through.
+
+    Args:
+        text: Source-language text.
+        terms: Source-language term -> target-language form.
+
+    Returns:
+        The text with placeholders, and placeholder -> target form for :func:`restore`.
+    """
+    by_key: dict[str, str] = {}
+    for src, dst in terms.items():
+        key = _term_key(src)
+        if key:
+            by_key.setdefault(key, dst)
+    if not text or not by_key:
+        return text, {}
+    ordered = sorted(by_key, key=len, reverse=True)
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(_term_pattern(t) for t in ordered) + r")(?!\w)",
+                         re.IGNORECASE)
+    placeholders: dict[str, str] = {}
+    numbers: dict[str, str] = {}
+
+    def sub(m: re.Match) -> str:
+        key = _term_key(m.group(0))
+        if key not in numbers:
+            numbers[key] = _PLACEHOLDER.format(len(numbers) + 1)
+            placeholders[numbers[key]] = by_key[key]
+        return numbers[key]
+
+    return pattern.sub(sub, text), placeholders
+
+
+def restore(text: str, placeholders: Mapping[str, str]) -> str:
+    """Puts the target-language terms back in place of the placeholders.
+
+    Spacing the translation changed around a placeholder is tidied: a space is put
+    between it and a word it got glued to, and removed before punctuation. A
+    placeholder the translation lost is not re-added (logged at debug); one it made
+    up is dropped.
+    """
+    if not placeholders:
+        return text
+    seen: set[str] = set()
+
+    def sub(m: re.Match) -> str:
+        key = _PLACEHOLDER.format(int(m.group(2)))
+        target = placeholders.get(key)
+        before = text[m.start() - 1] if m.start() > 0 else ""
+        after = text[m.end()] if m.end() < len(text) else ""
+        if target is None:
+            log.debug("dropping a placeholder the translation made up: %r", m.group(0))
+            keep_gap = before and after and before not in _NO_SPACE_AFTER \
+                and after not in _NO_SPACE_BEFORE
+            return " " if keep_gap else ""
+        seen.add(key)
+        lead = " " if before and (m.group(1) or before.isalnum()) else ""
+        if before in _NO_SPACE_AFTER:
+            lead = ""
+        trail = " " if after and (m.group(3) or after.isalnum()) else ""
+        if after and after in _NO_SPACE_BEFORE:
+            trail = ""
+        return f"{lead}{target}{trail}"
+
+    out = _PLACEHOLDER_RE.sub(sub, text).strip()
+    for lost in set(placeholders) - seen:
+        log.debug("the translation lost placeholder %s (%r)", lost, placeholders[lost])
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Joining caption fragments into sentences
+
+
+@dataclass(frozen=True, slots=True)
+class TimedText:
+    """Text with the stream times it spans (seconds of audio)."""
+
+    text: str
+    start_s: float
+    end_s: float
+
+
+class SentenceJoiner:
+    """Buffers committed caption fragments until they make whole sentences.
+
+    Fragments arrive one at a time; a sentence comes out as soon as its end
+    (``.``, ``?``, ``!``, ``…``) is seen. When the buffer spans ``max_span_s`` of audio
+    or holds ``max_chars`` characters without one, it is cut at its last clause
+    boundary (comma, semicolon, colon, dash), or whole if it has none, so the
+    translation never waits long. Times inside a fragment are interpolated by
+    character position.
+
+    Args:
+        max_span_s: Longest audio span to hold before cutting anyway.
+        max_chars: Most characters to hold before cutting anyway.
+    """
+
+    def __init__(self, max_span_s: float = 4.0, max_chars: int = 200) -> None:
+        self.max_span_s = max_span_s
+        self.max_chars = max_chars
+        self._parts: list[TimedText] = []
+
+    @property
+    def pending(self) -> str:
+        """The buffered text not yet given out."""
+        return self._layout()[0]
+
+    def push(self, text: str, start_s: float, end_s: float) -> list[TimedText]:
+        """Adds one committed fragment; returns the sentences it completes (maybe none)."""
+        text = " ".join(text.split())
+        if not text:
+            return []
+        self._parts.append(TimedText(text, start_s, max(end_s, start_s)))
+        out = []
+        while True:
+            joined, _ = self._layout()
+            cuts = sentence_cuts(joined)
+            if cuts:
+                out.append(self._take(cuts[0]))
+                continue
+            if joined and (len(joined) >= self.max_chars or self._span() >= self.max_span_s):
+                clauses = [m.end() for m in _CLAUSE_END.finditer(joined)]
+                out.append(self._take(clauses[-1] if clauses else len(joined)))
+                continue
+            return [s for s in out if s.text]
+
+    def poll(self, now_s: float) -> list[TimedText]:
+        """Gives out everything once the oldest buffered audio is ``max_span_s`` old."""
+        if self._parts and now_s - self._parts[0].start_s >= self.max_span_s:
+            return self.flush()
+        return []
+
+    def flush(self) -> list[TimedText]:
+        """Gives out whatever is buffered (at the end of an utterance or session)."""
+        joined, _ = self._layout()
+        if not joined:
+            return []
+        return [self._take(len(joined))]
+
+    def _span(self) -> float:
+        return self._parts[-1].end_s - self._parts[0].start_s if self._parts else 0.0
+
+    def _layout(self) -> tuple[str, list[tuple[int, int]]]:
+        text, spans = "", []
+        for part in self._parts:
+            if text and part.text[0] not in _GLUES_LEFT:
+                text += " "
+            spans.append((len(text), len(text) + len(part.text)))
+            text += part.text
+        return text, spans
+
+    def _take(self, cut: int) -> TimedText:
+        """Removes the first ``cut`` characters of the buffer as one timed piece."""
+        joined, spans = self._layout()
+        start_s = self._parts[0].start_s
+        end_s = start_s
+        rest: list[TimedText] = []
+        for part, (cs, ce) in zip(self._parts, spans, strict=True):
+            if ce <= cut:
+                end_s = part.end_s
+            elif cs >= cut:
+                rest.append(part)
+            else:
+                t = part.start_s + (part.end_s - part.start_s) * (cut - cs) / (ce - cs)
+                end_s = t
+                tail = part.text[cut - cs:].strip()
+                if tail:
+                    rest.append(TimedText(tail, t, part.end_s))
+        self._parts = rest
+        return TimedText(joined[:cut].strip(), start_s, end_s)
+
+
+# ---------------------------------------------------------------------------------------
+# Engines
+
+
+@runtime_checkable
+class Translator(Protocol):
+    """Anything that translates a batch of texts from one language to another."""
+
+    from_code: str
+    to_code: str
+    name: str
+
+    def translate(self, texts: Sequence[str]) -> list[str]:
+        """Translates each text; returns as many strings, in order ('' where none)."""
+        ...
+
+
+_WARM_UP = {"en": "Good morning, everyone.", "ru": "Доброе утро, коллеги."}
+
+
+class ArgosTranslator:
+    """One loaded Argos package, run with CTranslate2 and SentencePiece.
+
+    Not for use from an event loop: every call decodes on the calling thread.
+
+    Args:
+        package: The package (or its folder).
+        device: ``cpu``, ``cuda`` or ``auto``.
+        compute_type: ``auto`` means int8 on the CPU and CTranslate2's choice on CUDA.
+        intra_threads: Threads for one translation: the pipeline's share of the cores
+            (0 lets CTranslate2 choose, which oversubscribes a busy small machine).
+        beam_size: Beam width; 2 is within a hair of 4 in quality and faster.
+        max_batch_size: Most sentences decoded together.
+        max_sentence_tokens: Longer sentences are cut at commas, then between words.
+        max_decoding_length: Hard cap on output tokens per sentence, so one pass is
+            bounded in time; each call also caps it at twice its longest input + 10.
+
+    Raises:
+        ModelError: a file is missing or does not load; the message names the package.
+    """
+
+    def __init__(self, package: ArgosPackage | Path, *, device: str = "cpu",
+                 compute_type: str = "auto", intra_threads: int = 1, beam_size: int = 2,
+                 max_batch_size: int = 16, max_sentence_tokens: int = 96,
+                 max_decoding_length: int = 256) -> None:
+        self.package = package if isinstance(package, ArgosPackage) else read_package(package)
+        self.from_code = self.package.from_code
+        self.to_code = self.package.to_code
+        self.name = f"argos {self.package.direction} ({self.package.name})"
+        self.beam_size = beam_size
+        self.max_batch_size = max_batch_size
+        self.max_sentence_tokens = max_sentence_tokens
+        self.max_decoding_length = max_decoding_length
+        if self.package.problem:
+            raise self._fail(self.package.problem)
+        self._sp = self._load_sentencepiece()
+        self._translator = self._load_model(device, compute_type, intra_threads)
+
+    def _fail(self, what: str) -> ModelError:
+        return ModelError(f"translation package {self.package.path}: {what}",
+                          hint=self.package.reinstall_hint())
+
+    def _load_sentencepiece(self):
+        path = self.package.path / "sentencepiece.model"
+        if not path.is_file():
+            raise self._fail("sentencepiece.model is missing")
+        try:
+            import sentencepiece
+        except ImportError:
+            raise ModelError("the sentencepiece module is not installed",
+                             hint="pip install sentencepiece") from None
+        try:
+            return sentencepiece.SentencePieceProcessor(model_file=str(path))
+        except (RuntimeError, OSError) as exc:
+            raise self._fail(f"sentencepiece.model does not load ({_first_line(exc)})") from None
+
+    def _load_model(self, device: str, compute_type: str, intra_threads: int):
+        import ctranslate2
+
+        model_dir = self.package.path / "model"
+        if not (model_dir / "model.bin").is_file():
+            raise self._fail("model/model.bin is missing")
+        if device == "auto":
+            device = "cuda" if _cuda_available() else "cpu"
+        if compute_type == "auto":
+            compute_type = "int8" if device == "cpu" else "auto"
+        try:
+            translator = ctranslate2.Translator(str(model_dir), device=device,
+                                                compute_type=compute_type, inter_threads=1,
+                                                intra_threads=intra_threads)
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise self._fail(f"the CTranslate2 model does not load ({_first_line(exc)})") from None
+        log.info("loaded %s on %s (%s)", self.name, device, compute_type)
+        return translator
+
+    def warm_up(self) -> float:
+        """Translates one short sentence so the first real caption is not slow.
+
+        Returns:
+            The seconds it took.
+        """
+        start = time.perf_counter()
+        self.translate([_WARM_UP.get(self.from_code, "Hello.")])
+        return time.perf_counter() - start
+
+    def segments(self, text: str) -> list[list[str]]:
+        """The token pieces of each sentence of ``text``, long ones cut to size."""
+        out: list[list[str]] = []
+        for sentence in split_sentences(text):
+            pieces = self._sp.encode(sentence, out_type=str)
+            if len(pieces) <= self.max_sentence_tokens:
+                out.append(pieces)
+                continue
+            out.extend(self._cut(split_clauses(sentence), by_words=False))
+        return [p for p in out if p]
+
+    def _cut(self, chunks: list[str], by_words: bool) -> list[list[str]]:
+        """Packs chunks greedily into pieces of at most ``max_sentence_tokens`` tokens."""
+        out: list[list[str]] = []
+        current = ""
+        for chunk in chunks:
+            candidate = f"{current} {chunk}".strip()
+            if len(self._sp.encode(candidate, out_type=str)) <= self.max_sentence_tokens:
+                current = candidate
+                continue
+            if current:
+                out.append(self._sp.encode(current, out_type=str))
+            if len(self._sp.encode(chunk, out_type=str)) <= self.max_sentence_tokens:
+                current = chunk
+            elif not by_words:
+                out.extend(self._cut(chunk.split(), by_words=True))
+                current = ""
+            else:  # one "word" longer than the limit: cut its tokens
+                pieces = self._sp.encode(chunk, out_type=str)
+                step = self.max_sentence_tokens
+                out.extend(pieces[i:i + step] for i in range(0, len(pieces), step))
+                current = ""
+        if current:
+            out.append(self._sp.encode(current, out_type=str))
+        return out
+
+    def translate(self, texts: Sequence[str]) -> list[str]:
+        """Translates each text: sentences of all texts decoded as one batch.
+
+        Returns:
+            One translation per text, in order; '' for empty input or empty output.
+        """
+        owners: list[int] = []
+        batch: list[list[str]] = []
+        for i, text in enumerate(texts):
+            for pieces in self.segments(text):
+                owners.append(i)
+                batch.append(pieces)
+        results: list[list[str]] = [[] for _ in texts]
+        if not batch:
+            return ["" for _ in texts]
+        longest = max(len(p) for p in batch)
+        prefix = self.package.target_prefix
+        options = dict(
+            beam_size=self.beam_size,
+            max_batch_size=self.max_batch_size,
+            max_decoding_length=min(self.max_decoding_length, 2 * longest + 10),
+            replace_unknowns=True,
+            length_penalty=0.2,
+        )
+        if prefix:
+            options["target_prefix"] = [[prefix] for _ in batch]
+        translated = self._translator.translate_batch(batch, **options)
+        for owner, source, result in zip(owners, batch, translated, strict=True):
+            tokens = list(result.hypotheses[0]) if result.hypotheses else []
+            if prefix and tokens and tokens[0] == prefix:
+                tokens = tokens[1:]
+            text = self._sp.decode(tokens).strip() if tokens else ""
+            if text:
+                results[owner].append(text)
+            else:
+                log.debug("%s: empty translation of a %d-token sentence", self.name,
+                          len(source))
+        return [" ".join(parts) for parts in results]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def _cuda_available() -> bool:
+    from captioner.recognition.asr import cuda_available
+
+    return cuda_available()
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """What serves one translation direction, or why nothing does.
+
+    Attributes:
+        source: Source language code.
+        target: Target language code.
+        engine: ``argos``, ``whisper-translate`` (Whisper's own task, English only),
+            or None when nothing can.
+        package: The package, for ``argos``.
+        reason: One line for the status event and the log.
+    """
+
+    source: str
+    target: str
+    engine: str | None
+    package: ArgosPackage | None = None
+    reason: str = field(default="")
+
+    @property
+    def available(self) -> bool:
+        return self.engine is not None
+
+
+def parse_direction(direction: str | tuple[str, str]) -> tuple[str, str]:
+    """``"ru->en"``, ``"ru-en"``, ``"ru_en"`` or ``("ru", "en")`` -> ``("ru", "en")``."""
+    if isinstance(direction, tuple):
+        src, dst = direction
+    else:
+        parts = re.split(r"\s*(?:->|→|-|_)\s*", direction.strip())
+        if len(parts) != 2:
+            raise ValueError(f"not a translation direction: {direction!r} (want e.g. ru->en)")
+        src, dst = parts
+    return src.strip().lower(), dst.strip().lower()
+
+
+def choose_engine(direction: str | tuple[str, str], packages: Sequence[ArgosPackage],
+                  whisper_fallback_available: bool) -> EngineChoice:
+    """Picks what translates ``direction``: an Argos package, else Whisper, else nothing.
+
+    Whisper's ``task=translate`` only produces English, so it can serve ``xx->en``
+    alone, and only when no package does.
+
+    Args:
+        direction: E.g. ``"ru->en"``.
+        packages: Discovered packages, in precedence order.
+        whisper_fallback_available: Whether the ASR stage can run a translate pass.
+    """
+    src, dst = parse_direction(direction)
+    install = f"captioner models install argos:{src}-{dst} --from FILE"
+    if src == dst:
+        return EngineChoice(src, dst, None, reason=f"{src}->{dst}: nothing to translate")
+    for pkg in packages:
+        if (pkg.from_code, pkg.to_code) == (src, dst):
+            where = "model store" if pkg.origin == "store" else "Argos Translate packages"
+            return EngineChoice(src, dst, "argos", pkg,
+                                f"{src}->{dst}: Argos package {pkg.name!r} ({where}: {pkg.path})")
+    if dst == "en" and whisper_fallback_available:
+        return EngineChoice(src, dst, WHISPER_TRANSLATE,
+                            reason=f"no {src}->{dst} translation package installed; using "
+                            f"Whisper's translate task (install a package with: {install})")
+    return EngineChoice(src, dst, None,
+                        reason=f"no {src}->{dst} translation package installed; "
+                        f"install with: {install}")

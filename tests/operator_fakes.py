@@ -1,7 +1,8 @@
-"""A session for the operator tests: a real LivePipeline that is published into, not run.
+"""A room for the operator tests: a real Room and LivePipeline, published into, not run.
 
-No model is loaded: the pipeline's ``engine`` is a stand-in with the attributes the
-console reads, and its workers are small fakes with the counters of an InputWorker.
+No model is loaded: the room's ``engine`` is a stand-in with the attributes the room's
+figures read, its workers are small fakes with the counters of an InputWorker, and its
+record is a stand-in that keeps the journal in a list.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from captioner.bus.local import LocalBus
+from captioner.bus.messages import RecordFigures
 from captioner.delivery.broadcast import Broadcaster
 from captioner.delivery.server import CaptionServer
+from captioner.errors import CaptionerError
 from captioner.events import AudioChunk, Caption, Status
 from captioner.room.controls import Controls
 from captioner.room.pipeline import LivePipeline
+from captioner.room.room import Room
 
 
 class FakeSource:
@@ -65,6 +70,71 @@ def make_pipeline(broadcaster: Broadcaster, *, sinks=None, speed: float = 1.0) -
                             controls=Controls())
     pipeline.workers = {"floor": FakeWorker(), "booth": FakeWorker()}
     return pipeline
+
+
+@dataclass
+class FakeJournal:
+    """The journal's part that a room reads: what was appended, the last seq."""
+
+    events: list = field(default_factory=list)
+    last_seq: int | None = None
+    resumed_from: object = None
+
+
+@dataclass
+class FakeSessionRecord:
+    """The current record's ``record``: its time offset and its figures."""
+
+    name: str = "session-0"
+    offset_s: float = 0.0
+
+    def figures(self) -> RecordFigures:
+        return RecordFigures(self.name, "/s", True, None)
+
+
+class FakeRecord:
+    """Stands in for :class:`captioner.record.current.CurrentRecord`: the journal is a
+    list, and a new session is only counted (or fails, when told to)."""
+
+    def __init__(self, name: str = "session-0", offset_s: float = 0.0) -> None:
+        self.journal = FakeJournal()
+        self.record = FakeSessionRecord(name, offset_s)
+        self.new_sessions: list[str] = []
+        self.fail_new_session = False
+
+    def bind(self, announce) -> None:
+        self.announce = announce
+
+    def journal_sink(self):
+        return self.journal.events.append
+
+    def recorder_tap(self):
+        return None
+
+    async def new_session(self, title: str) -> dict:
+        if self.fail_new_session:
+            raise CaptionerError("sessions: disk full")
+        self.new_sessions.append(title)
+        return {"name": f"session-{len(self.new_sessions)}", "path": "/x", "extra": [1]}
+
+
+def make_room(*, speed: float = 1.0, record: FakeRecord | None = None, translation=None,
+              holding_message: str = "") -> Room:
+    """A Room over a fake source and engine, its bus local, its workers fakes."""
+    room = Room(FakeEngine(), FakeSource(speed=speed), LocalBus("test"),
+                labels={"floor": "floor", "booth": "interpretation"},
+                record=record if record is not None else FakeRecord(),
+                translation=translation, holding_message=holding_message)
+    room.pipeline.workers = {"floor": FakeWorker(), "booth": FakeWorker()}
+    room.publish_figures()
+    return room
+
+
+def serve_bus(bus) -> Broadcaster:
+    """A broadcaster that follows the bus from its start, as the serving side does."""
+    broadcaster = Broadcaster()
+    bus.subscribe(lambda published: broadcaster.publish(published.event), since_seq=0)
+    return broadcaster
 
 
 def chunk(input_id: str = "floor", start_s: float = 0.0, n: int = 1600) -> AudioChunk:

@@ -23,10 +23,10 @@ import pytest
 
 from captioner.config import Config, GlossaryTerm, TranslationConfig
 from captioner.events import Caption, Segment, Status
+from captioner.room.build import build_translation
 from captioner.routing.glossary import Glossary
 from captioner.routing.mt import ArgosEngine, MachineTranslation, WhisperTranslateEngine
 from captioner.routing.translate import ArgosTranslator, TimedText, read_package
-from captioner.runner import build_translation
 from tests.argos_fixture import build_package_dir
 from tests.conftest import run_cli
 
@@ -348,8 +348,8 @@ async def test_whisper_translation_takes_the_audio_on_the_loop(tmp_path):
     out: list[Caption | Status] = []
     cfg = Config(translation=TranslationConfig(engine="whisper"))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt-test") as executor:
-        stage, _ = await build_translation(cfg, whisper, audio_for, executor, out.append,
-                                           Glossary(), tmp_path)
+        factory, _ = await build_translation(cfg, whisper, executor, Glossary(), tmp_path)
+        stage = factory(audio_for, out.append)
         task = asyncio.create_task(stage.run())
         stage.submit(floor("Добрый день. Добро пожаловать.", 1.0, 3.0, lang="ru"))
         await asyncio.sleep(0)
@@ -420,9 +420,9 @@ async def test_argos_packages_load_and_warm_up_off_the_event_loop(tiny_dir, tmp_
     shutil.copytree(tiny_dir, tmp_path / "models" / "argos-en-ru")
     cfg = Config(translation=TranslationConfig(engine="argos"))
     with ThreadPoolExecutor(max_workers=1) as executor:
-        stage, statuses = await build_translation(cfg, FakeWhisper(), lambda *a: None,
-                                                  executor, lambda e: None, Glossary(),
-                                                  tmp_path / "models")
+        factory, statuses = await build_translation(cfg, FakeWhisper(), executor, Glossary(),
+                                                    tmp_path / "models")
+        stage = factory(lambda *a: None, lambda e: None)
     assert stage.engines["en"].name == "argos:en-ru" and "ru" not in stage.engines
     assert [(s.state, s.detail["lang"]) for s in statuses] == [
         ("translation_unavailable", "en"), ("translation_available", "ru")]

@@ -13,17 +13,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from captioner.delivery.broadcast import Broadcaster
 from captioner.delivery.operator import CLOSE_UNAUTHORIZED, start_operator
-from captioner.errors import CaptionerError
 from captioner.events import AudioChunk, Status
 from captioner.room.pipeline import LivePipeline
 from captioner.routing.mt import MachineTranslation
 from tests.operator_fakes import (
     FakeEngine,
+    FakeRecord,
     caption,
     levels,
-    make_pipeline,
+    make_room,
+    serve_bus,
     start_server,
 )
 from tests.test_server import http_get
@@ -33,34 +33,32 @@ TIMEOUT_S = 10.0
 
 
 class Session:
-    """A served session with an operator console, and the record of what it did."""
+    """A served room with an operator console, and the record of what it did."""
 
-    def __init__(self) -> None:
-        self.broadcaster = Broadcaster()
-        self.journal: list = []
-        self.pipeline = make_pipeline(self.broadcaster, sinks=[self.journal.append])
-        self.new_sessions: list[str] = []
+    def __init__(self, **room) -> None:
+        self.record = FakeRecord(offset_s=room.pop("offset_s", 0.0))
+        self.room = make_room(record=self.record,
+                              holding_message="Back soon · Скоро вернёмся", **room)
+        self.pipeline = self.room.pipeline
+        self.journal = self.record.journal.events
+        self.broadcaster = serve_bus(self.room.bus)
         self.announced: list[tuple[str, str]] = []
         self.server = None
         self.console = None
-        self.fail_new_session = False
 
     async def start(self, **kwargs) -> None:
         self.server = await start_server(self.broadcaster)
-
-        async def new_session(title: str) -> dict:
-            if self.fail_new_session:
-                raise CaptionerError("sessions: disk full")
-            self.new_sessions.append(title)
-            return {"name": f"session-{len(self.new_sessions)}", "path": "/x", "extra": [1]}
-
         kwargs.setdefault("token", TOKEN)
         self.console = await start_operator(
-            self.server, self.broadcaster, self.pipeline, session_factory=new_session,
-            recording=lambda: {"name": "session-0", "healthy": True},
+            self.server, self.broadcaster, self.room.bus,
             announce=lambda name, url: self.announced.append((name, url)),
             holding_message="Back soon · Скоро вернёмся", info={"model": "whisper-base"},
             environ={}, **kwargs)
+        self.figures = asyncio.create_task(self.room.publish_figures_periodically())
+
+    async def close(self) -> None:
+        self.figures.cancel()
+        await self.server.close()
 
     @property
     def port(self) -> int:
@@ -80,7 +78,7 @@ async def session():
     try:
         yield s
     finally:
-        await s.server.close()
+        await s.close()
 
 
 async def recv_json(ws: ClientConnection) -> dict:
@@ -134,13 +132,13 @@ async def test_the_operator_url_carries_a_generated_token_only():
         assert url == f"{s.server.urls()['phone']}operator#token={s.console.token}"
         assert len(s.console.token) >= 40
     finally:
-        await s.server.close()
+        await s.close()
     configured = Session()
     await configured.start()
     try:
         assert configured.announced[0][1].endswith("/operator")  # the operator has it
     finally:
-        await configured.server.close()
+        await configured.close()
 
 
 async def test_page_is_served_without_secrets_and_never_framed(session):
@@ -290,9 +288,10 @@ async def test_each_command_reaches_the_viewers_and_the_controls(session):
         assert (await command(ws, "clear"))["type"] == "ack"  # still connected
 
 
-async def test_state_reports_levels_latency_and_recording(session):
+async def test_state_reports_levels_latency_and_recording():
+    session = Session(offset_s=100.0)  # a resumed session: stream times continue its clock
+    await session.start()
     p = session.pipeline
-    p.time_offset_s = 100.0  # a resumed session: stream times continue its clock
     t0 = time.time_ns() - 20 * 1_000_000_000
     p.publish(Status("listening", t0))
     p.publish(levels("floor", -18.0, -4.0, overflows=1))
@@ -300,31 +299,37 @@ async def test_state_reports_levels_latency_and_recording(session):
     ws = await authed(session)
     async with ws:
         state = await recv_type(ws, "state")
+    await session.close()
     floor = state["inputs"][0]
     assert (floor["id"], floor["source"], floor["enabled"]) == ("floor", "floor", True)
     assert floor["levels"]["rms_dbfs"] == -18.0 and floor["overflows"] == 1
     assert state["inputs"][1]["levels"] is None  # the booth published none
     assert state["latency"]["committed"]["last_s"] == 2.0
-    assert state["recording"] == {"name": "session-0", "healthy": True}
+    assert state["recording"] == {"name": "session-0", "path": "/s", "healthy": True,
+                                  "error": None}
     assert state["asr"]["model"] == "whisper-base" and state["asr"]["device"] == "cpu"
     assert state["translation"]["status"] == "off"
     assert state["translation"]["dropped"] == 0
     assert state["screens"]["en"]["lines"] == ["Hello."]
 
 
-async def test_state_shows_the_translation_queue_and_the_sentences_it_dropped(session):
+async def test_state_shows_the_translation_queue_and_the_sentences_it_dropped():
     class Idle:  # never asked: the stage is not run, so its queue only fills
         name = "idle"
 
-    p = session.pipeline
     with ThreadPoolExecutor(max_workers=1) as executor:
-        p.translation = MachineTranslation({"en": Idle()}, executor, p.publish, max_queue=2)
+        session = Session(translation=lambda audio_for, emit: MachineTranslation(
+            {"en": Idle()}, executor, emit, max_queue=2))
+        await session.start()
+        stage = session.pipeline.translation
         for n in range(5):
-            p.translation.submit(caption(f"Sentence number {n} here.", id=f"u{n}"))
-            p.translation.utterance_ended("en")
+            stage.submit(caption(f"Sentence number {n} here.", id=f"u{n}"))
+            stage.utterance_ended("en")
+        session.room.publish_figures()
         ws = await authed(session)
         async with ws:
             state = await recv_type(ws, "state")
+        await session.close()
     translation = state["translation"]
     assert (translation["queue"], translation["dropped"]) == (2, 3)
     assert translation["status"] == "ok" and translation["engines"] == {"en": "idle"}
@@ -338,11 +343,11 @@ async def test_new_session_runs_the_factory_then_clears_the_screens(session):
     async with ws:
         ack = await command(ws, "new_session", title="Afternoon panel")
         assert ack["session"] == {"name": "session-1", "path": "/x"}
-        assert session.new_sessions == ["Afternoon panel"]
+        assert session.record.new_sessions == ["Afternoon panel"]
         states = [e.state for e in session.journal if isinstance(e, Status)]
         assert states[-2:] == ["session_started", "clear"]
 
-        session.fail_new_session = True
+        session.record.fail_new_session = True
         error = await command(ws, "new_session")
         assert error["error"] == "could not start a new session: sessions: disk full"
     _, _, body = await http_get(session.port, "/metrics")
@@ -358,6 +363,7 @@ async def test_metrics_scrape_parses_and_has_the_session_metrics(session):
     p.publish(levels("floor", -30.0, -10.0, overflows=3, dropped=2))
     p.publish(Status("translation_unavailable", time.time_ns(), detail={"lang": "en"}))
     p.workers["floor"].dropped_chunks = 4
+    session.room.publish_figures()
     async with connect(f"ws://127.0.0.1:{session.port}/ws") as viewer:
         await recv_json(viewer)
         status, headers, body = await http_get(session.port, "/metrics")
@@ -382,6 +388,7 @@ async def test_metrics_scrape_parses_and_has_the_session_metrics(session):
 
 async def test_healthz_has_each_component(session):
     session.pipeline.controls.disabled_inputs.add("booth")
+    session.room.publish_figures()
     session.pipeline.publish(Status("input_lost", time.time_ns(), input_id="floor"))
     status, _, body = await http_get(session.port, "/healthz")
     health = json.loads(body)
@@ -394,11 +401,20 @@ async def test_healthz_has_each_component(session):
     assert components["translation"]["status"] == "off"
 
 
-async def test_the_console_takes_the_broadcasters_place_among_the_sinks(session):
-    sinks = session.pipeline.sinks
-    assert session.broadcaster.publish not in sinks
-    assert sinks[-2] == session.console.screen_sink
-    assert sinks[-1] == session.console.metrics.observe
+async def test_the_room_journals_then_gates_then_publishes_on_the_bus(session):
+    journal_sink, to_screens = session.pipeline.sinks
+    assert journal_sink == session.journal.append
+    assert to_screens == session.room._to_screens
+    seen = []
+    session.room.bus.subscribe(lambda published: seen.append(published.event))
+    ws = await authed(session)
+    async with ws:
+        await command(ws, "pause")
+        session.pipeline.publish(caption("Held back.", id="h"))
+    assert [e.text for e in session.journal if hasattr(e, "text")] == ["Held back."]
+    assert [getattr(e, "state", None) for e in seen] == ["paused"]  # not the caption
+    state = session.console.state()  # the console still shows what is said
+    assert state["screens"]["en"]["lines"][-1] == "Held back."
 
 
 # -- the pipeline honours disabled inputs

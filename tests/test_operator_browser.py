@@ -5,17 +5,17 @@ Screenshots of every open page go to ``tests/.artifacts/`` when a test fails.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
 import pytest
 import pytest_asyncio
 
-from captioner.delivery.broadcast import Broadcaster
 from captioner.delivery.operator import start_operator
 from captioner.events import Status
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_available
-from tests.operator_fakes import caption, levels, make_pipeline, start_server
+from tests.operator_fakes import FakeRecord, caption, levels, make_room, serve_bus, start_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -33,8 +33,10 @@ class Served:
     """A session with its console, published into by the tests."""
 
     def __init__(self) -> None:
-        self.broadcaster = Broadcaster()
-        self.pipeline = make_pipeline(self.broadcaster)
+        self.room = make_room(record=FakeRecord("2025-11-27_140000_side-event"),
+                              holding_message=HOLDING)
+        self.pipeline = self.room.pipeline
+        self.broadcaster = serve_bus(self.room.bus)
         self.server = None
         self.console = None
         self.n = 0
@@ -42,11 +44,14 @@ class Served:
     async def start(self) -> None:
         self.server = await start_server(self.broadcaster)
         self.console = await start_operator(
-            self.server, self.broadcaster, self.pipeline, token=TOKEN,
-            holding_message=HOLDING, info={"model": "whisper-base"}, environ={},
-            recording=lambda: {"name": "2025-11-27_140000_side-event", "healthy": True},
-            session_factory=lambda title: {"name": title or "untitled"})
+            self.server, self.broadcaster, self.room.bus, token=TOKEN,
+            holding_message=HOLDING, info={"model": "whisper-base"}, environ={})
+        self.figures = asyncio.create_task(self.room.publish_figures_periodically())
         self.pipeline.publish(Status("listening", time.time_ns()))
+
+    async def close(self) -> None:
+        self.figures.cancel()
+        await self.server.close()
 
     @property
     def base(self) -> str:
@@ -70,7 +75,7 @@ async def served():
     s = Served()
     await s.start()
     yield s
-    await s.server.close()
+    await s.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

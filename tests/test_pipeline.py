@@ -12,8 +12,8 @@ import pytest
 from captioner.errors import ModelError
 from captioner.events import AudioChunk, Caption, Status
 from captioner.recognition import live
+from captioner.record.current import journal_sink
 from captioner.room.pipeline import LivePipeline
-from captioner.runner import _journal_sink
 from tests.operator_fakes import FakeEngine, FakeSource, caption
 
 
@@ -126,8 +126,8 @@ def names(events) -> list[str]:
 
 def test_a_journal_failure_reaches_the_viewers_after_the_caption_that_caused_it():
     journal, viewers = FailingJournal(), []
-    pipeline = pipeline_with()
-    pipeline.sinks[:] = [_journal_sink(lambda: journal, pipeline.announce), viewers.append]
+    pipeline = pipeline_with(journal_sink(lambda: journal, lambda s: pipeline.announce(s)),
+                             viewers.append)
     pipeline.publish(listening())
     pipeline.publish(caption("Water resources are shrinking."))
     # The caption still reaches the screens, first; then the operator learns of the disk.

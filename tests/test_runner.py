@@ -1,4 +1,5 @@
-"""``captioner run``'s composition root without a model: start-up statuses and resume."""
+"""A room's composition root and ``captioner run`` without a model: start-up statuses
+and resume."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from pathlib import Path
 
 from captioner.config import Config, SessionConfig, TranslationConfig
 from captioner.events import Status
+from captioner.record.current import open_record
 from captioner.record.journal import Journal, read_journal
 from captioner.record.session import SessionDir
+from captioner.room.build import RoomPlan, build_translation, record_request
 from captioner.routing import translate
 from captioner.routing.glossary import Glossary
-from captioner.runner import RunOptions, _open_record, build_translation, run_session
+from captioner.runner import RunOptions, run_session
 from captioner.synth import silence, write_wav
 from tests.journal_writer import caption
 from tests.operator_fakes import FakeEngine, FakeSource
@@ -28,8 +31,7 @@ def start_up(cfg: Config, store_root: Path) -> list[Status]:
     executor = ThreadPoolExecutor(max_workers=1)
     try:
         _, statuses = asyncio.run(build_translation(
-            cfg, FakeEngine(), lambda *a: None, executor, lambda event: None, Glossary(),
-            store_root))
+            cfg, FakeEngine(), executor, Glossary(), store_root))
     finally:
         executor.shutdown()
     return statuses
@@ -81,8 +83,8 @@ def resumable(root: Path, captions: int) -> SessionDir:
 
 
 def test_a_new_record_has_no_resumed_status(tmp_path):
-    record = _open_record(config(record_audio=False), RunOptions(
-        input=None, session_root=str(tmp_path)), FakeSource(("floor",)))
+    record = open_record(record_request(config(record_audio=False), RoomPlan(
+        session_root=str(tmp_path)), FakeSource(("floor",))))
     try:
         assert record.resumed is None
     finally:
@@ -91,8 +93,8 @@ def test_a_new_record_has_no_resumed_status(tmp_path):
 
 def test_a_resumed_record_says_where_it_continues(tmp_path):
     session = resumable(tmp_path, 3)
-    record = _open_record(config(record_audio=False), RunOptions(
-        input=None, resume=str(session.path)), FakeSource(("floor",)))
+    record = open_record(record_request(config(record_audio=False), RoomPlan(
+        resume=str(session.path)), FakeSource(("floor",))))
     try:
         status = record.resumed
         assert status is not None and status.state == "session_resumed"

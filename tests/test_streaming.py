@@ -10,7 +10,7 @@ from captioner.config import load_config
 from captioner.events import Word
 from captioner.recognition.live import InputWorker, _PassResult, pass_due, pass_start
 from captioner.recognition.streaming import StreamingParams, StreamingPolicy
-from captioner.runner import live_params
+from captioner.room.build import live_params
 
 
 def words(spec: str, start: float = 0.0, step: float = 0.4) -> list[Word]:

@@ -28,13 +28,15 @@ class Subscription:
     Args:
         handler: Called with each event, in order, on the bus's event loop.
         since_seq: Committed captions up to this sequence number count as delivered.
+        held: Whether the handler also gets the captions held back from the screens.
         on_close: Called once when the subscription is closed.
     """
 
-    def __init__(self, handler: Handler, since_seq: int = 0,
+    def __init__(self, handler: Handler, since_seq: int = 0, *, held: bool = False,
                  on_close: Callable[[Subscription], None] | None = None) -> None:
         self.handler = handler
         self.last_seq = since_seq
+        self.held = held
         self.closed = False
         self._on_close = on_close
 
@@ -45,7 +47,7 @@ class Subscription:
             Whether the handler was called. A handler that raises is logged and stays
             subscribed: one broken subscriber must not stop the others.
         """
-        if self.closed:
+        if self.closed or (published.held and not self.held):
             return False
         seq = published.seq
         if seq is not None:
@@ -82,8 +84,9 @@ class CaptionBus(abc.ABC):
     # -- the room side --------------------------------------------------------------------
 
     @abc.abstractmethod
-    def publish(self, event: Caption | Status) -> None:
+    def publish(self, event: Caption | Status, *, held: bool = False) -> None:
         """Publishes one event; committed captions come with their ``seq``, in order.
+        ``held`` marks a caption the screen gate held back (see :class:`Published`).
         Never blocks and never raises for a subscriber's or the network's sake."""
 
     @abc.abstractmethod
@@ -97,13 +100,15 @@ class CaptionBus(abc.ABC):
     # -- the audience side ----------------------------------------------------------------
 
     @abc.abstractmethod
-    def subscribe(self, handler: Handler, *, since_seq: int | None = None) -> Subscription:
+    def subscribe(self, handler: Handler, *, since_seq: int | None = None,
+                  held: bool = False) -> Subscription:
         """Follows the room's events.
 
         Args:
             handler: Called with each event, in order.
             since_seq: None follows from now on. A number first replays the committed
                 captions after it that the bus still holds, then follows live.
+            held: Also deliver the captions held back from the screens (live only).
         """
 
     @abc.abstractmethod

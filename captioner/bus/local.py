@@ -53,9 +53,9 @@ class LocalBus(CaptionBus):
 
     # -- the room side --------------------------------------------------------------------
 
-    def publish(self, event: Caption | Status) -> None:
-        published = Published(self.room, event)
-        if published.seq is not None:
+    def publish(self, event: Caption | Status, *, held: bool = False) -> None:
+        published = Published(self.room, event, held)
+        if published.seq is not None and not held:
             self._history.append(published)
         # An event published by a subscriber while another is delivered waits for it:
         # every subscriber sees the same order.
@@ -85,10 +85,11 @@ class LocalBus(CaptionBus):
 
     # -- the audience side ----------------------------------------------------------------
 
-    def subscribe(self, handler: Handler, *, since_seq: int | None = None) -> Subscription:
+    def subscribe(self, handler: Handler, *, since_seq: int | None = None,
+                  held: bool = False) -> Subscription:
         last = self._history[-1].seq if self._history else 0
         subscription = Subscription(handler, since_seq=last if since_seq is None else since_seq,
-                                    on_close=self._subscriptions.remove)
+                                    held=held, on_close=self._subscriptions.remove)
         if since_seq is not None:
             for published in tuple(self._history):
                 subscription.deliver(published)  # skips what the subscriber already has

@@ -20,10 +20,14 @@ class Published:
     Attributes:
         room: The room that published it.
         event: The caption or status, exactly as the room journaled it.
+        held: A caption the screen gate held back (the screens are paused): only
+            subscribers that asked for held captions get it (the operator console,
+            which still shows what is said), and it is never replayed.
     """
 
     room: str
     event: Caption | Status
+    held: bool = False
 
     @property
     def seq(self) -> int | None:
@@ -90,7 +94,8 @@ class InputFigures:
         enabled: False while the operator has switched it off.
         passes: Whisper passes run over it.
         dropped_chunks: Audio chunks dropped because recognition fell behind.
-        backlog_s: Audio waiting for recognition, in seconds.
+        backlog_chunks: Audio chunks waiting for recognition.
+        backlog_s: The audio they hold, in seconds.
         asr_seconds: Seconds Whisper spent on it.
     """
 
@@ -99,6 +104,7 @@ class InputFigures:
     enabled: bool = True
     passes: int = 0
     dropped_chunks: int = 0
+    backlog_chunks: int = 0
     backlog_s: float = 0.0
     asr_seconds: float = 0.0
 

@@ -19,12 +19,11 @@ Build it all with :func:`start_operator`. See ``docs/operator.md``.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,8 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from captioner.bus.base import CaptionBus
+from captioner.bus.messages import Ack, RoomFigures
 from captioner.delivery.broadcast import Broadcaster
 from captioner.delivery.control import (
     AUTO,
@@ -45,10 +46,7 @@ from captioner.delivery.control import (
 from captioner.delivery.metrics import CaptionMetrics, Dashboard, LiveFigures
 from captioner.delivery.server import CSP, DEFAULT_WEB_ROOT, CaptionServer, http_response
 from captioner.errors import CaptionerError, CommandError
-from captioner.events import SAMPLE_RATE, Caption, Status
 from captioner.languages import LANGUAGES
-from captioner.room.controls import apply
-from captioner.room.gate import ScreenGate
 
 log = logging.getLogger(__name__)
 
@@ -70,27 +68,9 @@ OPERATOR_CSP = CSP + "; frame-ancestors 'none'"
 PAGE_HEADERS = {"Content-Security-Policy": OPERATOR_CSP, "X-Frame-Options": "DENY",
                 "Cache-Control": "no-store"}
 
-#: Starts a new session folder and journal; gets the title (may be empty) and returns
-#: facts to show (``name``, ``path``). May be a coroutine function.
-SessionFactory = Callable[[str], Awaitable[Mapping[str, Any]] | Mapping[str, Any]]
-
 
 def _dumps(msg: Mapping[str, Any]) -> str:
     return json.dumps(msg, ensure_ascii=False, separators=(",", ":"))
-
-
-def _translation_backlog(translation: Any) -> int:
-    """Sentences waiting in the machine-translation stage (0 without one)."""
-    if translation is None:
-        return 0
-    pending = getattr(translation, "pending", 0)
-    return pending if isinstance(pending, int) else 0
-
-
-def _translation_dropped(translation: Any) -> int:
-    """Sentences the machine-translation stage dropped from its full queue (0 without one)."""
-    dropped = getattr(translation, "dropped", 0)
-    return dropped if isinstance(dropped, int) else 0
 
 
 def _translation_status(engines: Mapping[str, Any], unavailable: Mapping[str, str]) -> str:
@@ -101,60 +81,43 @@ def _translation_status(engines: Mapping[str, Any], unavailable: Mapping[str, st
 
 
 class OperatorConsole:
-    """Serves the operator console of one live session.
+    """Serves the operator console of one room, from the room's caption bus.
 
     Args:
-        broadcaster: The viewers' fan-out (its sink in the pipeline gets gated).
-        pipeline: The :class:`~captioner.room.pipeline.LivePipeline` (its ``controls``,
-            ``sinks``, ``publish``, ``workers``, ``translation``, ``source``, ``engine``).
+        bus: The room's bus: its events, figures and commands.
+        broadcaster: The viewers' fan-out (for the viewer counts).
         token: The operator token.
-        session_factory: Starts a new session record; None when not recording.
-        recording: Returns facts about the current record (``name``, ``path``,
-            ``healthy``, ``error``), or None when not recording.
         holding_message: What paused screens show when the operator gives no message.
-        info: Static facts for the console (``model``, ``config``...).
+        info: Static facts for the console (``model``, ``title``...).
     """
 
-    def __init__(self, broadcaster: Broadcaster, pipeline: Any, *, token: str,
-                 session_factory: SessionFactory | None = None,
-                 recording: Callable[[], Mapping[str, Any] | None] | None = None,
+    def __init__(self, bus: CaptionBus, broadcaster: Broadcaster, *, token: str,
                  holding_message: str = "", info: Mapping[str, Any] | None = None) -> None:
+        self.bus = bus
         self.broadcaster = broadcaster
-        self.pipeline = pipeline
-        self.controls = pipeline.controls
         self.token = token
-        self.session_factory = session_factory
-        self.recording = recording
         self.holding_message = holding_message
         self.info = dict(info or {})
-        self.inputs: tuple[str, ...] = tuple(pipeline.source.inputs)
-        self.languages: tuple[str, ...] = tuple(
-            getattr(pipeline.engine, "languages", None) or LANGUAGES)
-        self.gate = ScreenGate()
-        self.dashboard = Dashboard(
-            self.inputs, speed=float(getattr(pipeline.source, "speed", 1.0) or 0.0),
-            offset_s=lambda: float(getattr(pipeline, "time_offset_s", 0.0)))
+        figures = self.figures
+        self.inputs: tuple[str, ...] = tuple(i.id for i in figures.inputs)
+        self.languages: tuple[str, ...] = figures.languages or LANGUAGES
+        self.dashboard = Dashboard(self.inputs, speed=figures.speed,
+                                   offset_s=lambda: self.figures.time_offset_s)
         self.metrics = CaptionMetrics(self.dashboard, live=self.live_figures)
         self.page = b""
-        self.session_info: Mapping[str, Any] | None = None
         self._consoles: dict[ServerConnection, asyncio.Event] = {}
-        self._session_lock = asyncio.Lock()
         self._load: tuple[float, float, float | None] | None = None  # (at, total, load)
         self._state_failing = False
+        # Held captions too: the operator sees what is said while the screens are paused.
+        self._subscription = bus.subscribe(
+            lambda published: self.metrics.observe(published.event), held=True)
+
+    @property
+    def figures(self) -> RoomFigures:
+        """The room's latest figures (an empty snapshot before the first)."""
+        return self.bus.figures or RoomFigures(at_ns=0)
 
     # -- wiring ---------------------------------------------------------------------------
-
-    def install(self) -> None:
-        """Gates the broadcaster's sink and adds the metrics sink to the pipeline."""
-        sinks = self.pipeline.sinks
-        publish = self.broadcaster.publish
-        found = [i for i, sink in enumerate(sinks) if sink == publish]
-        for i in found:
-            sinks[i] = self.screen_sink
-        if not found:
-            log.warning("operator: the broadcaster is not a sink of the pipeline; "
-                        "pausing will not hold captions back")
-        sinks.append(self.metrics.observe)
 
     def attach(self, server: CaptionServer, page: bytes) -> None:
         """Adds ``/operator``, ``/metrics``, ``/control`` and the health fields.
@@ -169,34 +132,31 @@ class OperatorConsole:
         server.add_ws_route("/control", self._serve_control, check=self._check_handshake)
         server.add_health(self.health)
 
-    def screen_sink(self, event: Caption | Status) -> None:
-        """A pipeline sink: what the gate lets through goes to the viewers."""
-        for out in self.gate.forward(event):
-            self.broadcaster.publish(out)
-        self.controls.paused = self.gate.paused  # the screens' state is the truth
+    def close(self) -> None:
+        self._subscription.close()
 
     # -- state ----------------------------------------------------------------------------
 
     def live_figures(self) -> LiveFigures:
         """The figures ``/metrics`` reads at each scrape."""
-        workers = self.pipeline.workers
+        figures = self.figures
         return LiveFigures(
             viewers=self.broadcaster.viewer_count,
             dropped_viewers=self.broadcaster.dropped_viewers,
-            translation_queue=_translation_backlog(self.pipeline.translation),
-            asr_dropped={k: w.dropped_chunks for k, w in workers.items()},
-            asr_backlog={k: len(w.queue) for k, w in workers.items()},
-            asr_passes={k: w.passes for k, w in workers.items()},
-            inputs_enabled={i: self.controls.input_enabled(i) for i in self.inputs},
-            paused=self.gate.paused,
-            held=self.gate.held,
+            translation_queue=figures.translation_queue,
+            asr_dropped={i.id: i.dropped_chunks for i in figures.inputs},
+            asr_backlog={i.id: i.backlog_chunks for i in figures.inputs},
+            asr_passes={i.id: i.passes for i in figures.inputs},
+            inputs_enabled={i.id: i.enabled for i in figures.inputs},
+            paused=figures.paused,
+            held=figures.held,
             consoles=len(self._consoles),
         )
 
-    def _asr_load(self) -> float | None:
+    def _asr_load(self, figures: RoomFigures) -> float | None:
         """Share of the last second or more that Whisper was busy (1.0: falling behind)."""
         now = time.monotonic()
-        total = sum(w.asr_seconds for w in self.pipeline.workers.values())
+        total = figures.asr_seconds
         if self._load is None:
             self._load = (now, total, None)
         elif now - self._load[0] >= 1.0:
@@ -204,68 +164,61 @@ class OperatorConsole:
             self._load = (now, total, round(min(load, 1.0), 2))
         return self._load[2]
 
-    def _recording(self) -> Mapping[str, Any] | None:
-        if self.recording is None:
+    @staticmethod
+    def _recording(figures: RoomFigures) -> dict[str, Any] | None:
+        record = figures.recording
+        if record is None:
             return None
-        try:
-            return self.recording()
-        except Exception:  # a broken callback must not stop the console
-            log.exception("operator: recording callback failed")
-            return {"healthy": False, "error": "unknown"}
+        return {"name": record.name, "path": record.path, "healthy": record.healthy,
+                "error": record.error}
 
     def state(self) -> dict[str, Any]:
         """Everything a console shows, as one JSON-ready message."""
         dash = self.dashboard.snapshot()
-        workers = self.pipeline.workers
-        labels = getattr(self.pipeline, "labels", {})
+        figures = self.figures
         inputs = []
-        for input_id in self.inputs:
-            worker = workers.get(input_id)
-            backlog = sum(len(c.samples) for c in worker.queue) if worker else 0
+        for entry in figures.inputs:
             inputs.append({
-                "id": input_id,
-                "source": labels.get(input_id, "floor"),
-                "enabled": self.controls.input_enabled(input_id),
-                **dash["inputs"].get(input_id, {}),
-                "asr_dropped": worker.dropped_chunks if worker else 0,
-                "backlog_s": round(backlog / SAMPLE_RATE, 1),
-                "passes": worker.passes if worker else 0,
+                "id": entry.id,
+                "source": entry.source,
+                "enabled": entry.enabled,
+                **dash["inputs"].get(entry.id, {}),
+                "asr_dropped": entry.dropped_chunks,
+                "backlog_s": entry.backlog_s,
+                "passes": entry.passes,
             })
-        placement = getattr(self.pipeline.engine, "placement", None)
-        translation = self.pipeline.translation
-        engines = {src: getattr(e, "name", "?")
-                   for src, e in getattr(translation, "engines", {}).items()}
+        placement = figures.placement
+        engines = dict(figures.translation_engines)
         unavailable = dash["translation_unavailable"]
-        translation_status = _translation_status(engines, unavailable)
         return {
             "type": "state",
             "now": round(time.time(), 3),
-            "paused": self.gate.paused,
-            "language": self.controls.forced_language or AUTO,
+            "paused": figures.paused,
+            "language": figures.forced_language or AUTO,
             "inputs": inputs,
             "latency": dash["latency"],
             "viewers": self.broadcaster.viewer_count,
             "dropped_viewers": self.broadcaster.dropped_viewers,
             "consoles": len(self._consoles),
-            "recording": self._recording(),
+            "recording": self._recording(figures),
             "asr": {
                 "model": self.info.get("model"),
-                "device": getattr(placement, "device", None),
-                "compute_type": getattr(placement, "compute_type", None),
-                "threads": getattr(placement, "threads", None),
+                "device": placement.device,
+                "compute_type": placement.compute_type,
+                "threads": placement.threads,
                 "languages": list(self.languages),
-                "load": self._asr_load(),
-                "passes": sum(w.passes for w in workers.values()),
+                "load": self._asr_load(figures),
+                "passes": figures.passes,
             },
             "translation": {
-                "status": translation_status,
+                "status": _translation_status(engines, unavailable),
                 "engines": engines,
                 "unavailable": unavailable,
-                "queue": _translation_backlog(translation),
-                "dropped": _translation_dropped(translation),
+                "queue": figures.translation_queue,
+                "dropped": figures.translation_dropped,
                 "errors": dash["translation_errors"],
             },
-            "captions": {"committed": dash["committed"], "held": self.gate.held,
+            "captions": {"committed": figures.committed, "held": figures.held,
                          "last_seq": self.broadcaster.last_seq,
                          "session": self.broadcaster.session},
             "screens": dash["screens"],
@@ -278,28 +231,27 @@ class OperatorConsole:
     def health(self) -> dict[str, Any]:
         """The console's part of ``/healthz``: one status word per component."""
         dash = self.dashboard.snapshot()
+        figures = self.figures
         inputs = {}
-        for input_id in self.inputs:
-            entry = dash["inputs"].get(input_id, {})
-            status = ("disabled" if not self.controls.input_enabled(input_id) else
-                      "lost" if entry.get("lost") else
-                      "silent" if "silent_channel" in entry.get("warnings", ()) else
-                      "clipping" if "clipping" in entry.get("warnings", ()) else "ok")
-            inputs[input_id] = {"status": status}
-        record = self._recording()
-        engines = getattr(self.pipeline.translation, "engines", {})
+        for entry in figures.inputs:
+            seen = dash["inputs"].get(entry.id, {})
+            status = ("disabled" if not entry.enabled else
+                      "lost" if seen.get("lost") else
+                      "silent" if "silent_channel" in seen.get("warnings", ()) else
+                      "clipping" if "clipping" in seen.get("warnings", ()) else "ok")
+            inputs[entry.id] = {"status": status}
+        record = figures.recording
         return {"components": {
             "pipeline": {"status": "stopped" if dash["stopped"] else
                          "listening" if dash["listening"] else "starting"},
             "inputs": inputs,
-            "asr": {"status": "ok", "passes": sum(w.passes for w in
-                                                  self.pipeline.workers.values())},
+            "asr": {"status": "ok", "passes": figures.passes},
             "translation": {"status": _translation_status(
-                engines, dash["translation_unavailable"]),
-                "queue": _translation_backlog(self.pipeline.translation)},
+                figures.translation_engines, dash["translation_unavailable"]),
+                "queue": figures.translation_queue},
             "recording": {"status": "off" if record is None else
-                          "ok" if record.get("healthy", True) else "error"},
-            "screens": {"status": "paused" if self.gate.paused else "live",
+                          "ok" if record.healthy else "error"},
+            "screens": {"status": "paused" if figures.paused else "live",
                         "viewers": self.broadcaster.viewer_count},
             "operator": {"status": "ok", "consoles": len(self._consoles)},
         }}
@@ -323,16 +275,8 @@ class OperatorConsole:
             if isinstance(msg, dict):
                 cid = msg.get("id") if isinstance(msg.get("id"), (str, int)) else None
             command = parse_command(msg, inputs=self.inputs, languages=self.languages)
-            outcome = apply(command, self.controls, holding_message=self.holding_message)
-            for event in outcome.events:
-                self.pipeline.publish(event)
-            reply: dict[str, Any] = {"type": "ack", "id": command.id, "cmd": command.name,
-                                     "changed": outcome.changed}
-            if outcome.new_session is not None:
-                reply["session"] = await self._new_session(outcome.new_session)
-            log.info("operator: %s%s", command.name,
-                     "" if outcome.changed else " (no change)")
-            return reply
+            ack = await self.bus.command(command)
+            return self._reply(ack)
         except CommandError as exc:
             return {"type": "error", "id": cid, "error": str(exc)}
         except Exception:  # a bug must not cost the operator the console
@@ -343,32 +287,17 @@ class OperatorConsole:
             for wake in self._consoles.values():
                 wake.set()
 
-    async def _new_session(self, title: str) -> dict[str, Any]:
-        if self.session_factory is None:
-            raise CommandError("recording is off: there is no session to start")
-        if self._session_lock.locked():
-            raise CommandError("a new session is already being started")
-        async with self._session_lock:
-            try:
-                info = self.session_factory(title)
-                if inspect.isawaitable(info):
-                    info = await info
-            except CaptionerError as exc:
+    def _reply(self, ack: Ack) -> dict[str, Any]:
+        if not ack.ok:
+            if ack.cmd == "new_session":
                 self.metrics.error("new_session")
-                log.error("operator: new session failed: %s", exc)
-                raise CommandError(f"could not start a new session: {exc}") from None
-            except Exception:
-                self.metrics.error("new_session")
-                log.exception("operator: new session failed")
-                raise CommandError("could not start a new session (see the server log)") \
-                    from None
-        self.session_info = {k: v for k, v in dict(info or {}).items()
-                             if isinstance(v, (str, int, float, bool)) or v is None}
-        now = time.time_ns()
-        self.pipeline.publish(Status("session_started", now, detail={
-            **self.session_info, "title": title, "by": "operator"}))
-        self.pipeline.publish(Status("clear", now, detail={"by": "operator"}))
-        return self.session_info
+            return {"type": "error", "id": ack.id, "error": ack.error}
+        reply: dict[str, Any] = {"type": "ack", "id": ack.id, "cmd": ack.cmd,
+                                 "changed": ack.changed}
+        if ack.session is not None:
+            reply["session"] = {k: v for k, v in dict(ack.session).items()
+                                if isinstance(v, (str, int, float, bool)) or v is None}
+        return reply
 
     # -- HTTP -----------------------------------------------------------------------------
 
@@ -452,7 +381,7 @@ class OperatorConsole:
         return {"type": "welcome", "protocol": CONTROL_PROTOCOL,
                 "inputs": list(self.inputs), "languages": [AUTO, *self.languages],
                 "holding_message": self.holding_message,
-                "new_session": self.session_factory is not None,
+                "new_session": self.figures.new_session,
                 "info": self.info}
 
     async def _push_state(self, ws: ServerConnection, wake: asyncio.Event) -> None:
@@ -479,27 +408,22 @@ class OperatorConsole:
             pass
 
 
-async def start_operator(server: CaptionServer, broadcaster: Broadcaster, pipeline: Any, *,
+async def start_operator(server: CaptionServer, broadcaster: Broadcaster, bus: CaptionBus, *,
                          token: str | None = None,
-                         session_factory: SessionFactory | None = None,
-                         recording: Callable[[], Mapping[str, Any] | None] | None = None,
                          announce: Callable[[str, str], None] | None = None,
                          holding_message: str = "", info: Mapping[str, Any] | None = None,
                          web_root: Path = DEFAULT_WEB_ROOT,
                          environ: Mapping[str, str] | None = None) -> OperatorConsole:
-    """Builds the operator console of a session and plugs it in.
+    """Builds the operator console of a room and plugs it into the server.
 
-    Call it once the server is started (so the URL has the real port) and before
-    ``pipeline.run()``.
+    Call it once the server is started (so the URL has the real port).
 
     Args:
         server: The caption server.
-        broadcaster: The broadcaster that is one of ``pipeline.sinks``.
-        pipeline: The live pipeline.
+        broadcaster: The viewers' fan-out the server serves.
+        bus: The room's caption bus.
         token: The operator token from the config; None takes
             ``CAPTIONER_OPERATOR_TOKEN`` from the environment, else generates one.
-        session_factory: Starts a new session record (see :data:`SessionFactory`).
-        recording: Facts about the current record, or None when not recording.
         announce: Called as ``announce("operator", url)``; the URL carries the token in
             its fragment when the token was generated (else the operator has it).
         holding_message: What paused screens show by default.
@@ -520,10 +444,8 @@ async def start_operator(server: CaptionServer, broadcaster: Broadcaster, pipeli
     except OSError as exc:
         raise CaptionerError(f"{path}: cannot read the operator page "
                              f"({exc.strerror or exc})") from None
-    console = OperatorConsole(broadcaster, pipeline, token=token,
-                              session_factory=session_factory, recording=recording,
+    console = OperatorConsole(bus, broadcaster, token=token,
                               holding_message=holding_message, info=info)
-    console.install()
     console.attach(server, page)
     url = server.urls()["phone"].rstrip("/") + "/operator"
     if origin == "generated":

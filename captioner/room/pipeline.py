@@ -1,7 +1,9 @@
-"""The composition root of a live session: sources, workers, sinks, executors, shutdown.
+"""The live pipeline of a room: a source, a worker per input, track routing, machine
+translation, and the ordered sinks every event is handed to.
 
-It owns every task and executor; nothing here decides what text to show (that is
-:mod:`captioner.recognition.streaming`) or how it travels (:mod:`captioner.delivery.wire`).
+It owns its tasks and executors; nothing here decides what text to show (that is
+:mod:`captioner.recognition.streaming`) or how it travels (:mod:`captioner.bus`). It is
+built complete in one call, by :func:`captioner.room.build.build_room` in a live run.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import collections
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -24,11 +26,16 @@ from captioner.recognition.live import InputWorker, LiveParams
 from captioner.recognition.streaming import StreamingParams
 from captioner.room.controls import Controls
 from captioner.routing.glossary import Glossary
+from captioner.routing.mt import MachineTranslation
 from captioner.routing.tracks import TrackRouter
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Caption | Status], None]
+AudioFor = Callable[[str, float, float], "np.ndarray | None"]
+#: Builds the machine-translation stage of a pipeline from the pipeline's own
+#: ``audio_for`` and ``publish`` (see :func:`captioner.room.build.build_translation`).
+TranslationFactory = Callable[[AudioFor, Sink], MachineTranslation]
 
 
 @dataclass
@@ -56,18 +63,31 @@ class LivePipeline:
         controls: Operator settings.
         live_params: Timing of the live loop.
         first_seq: Sequence number of the first committed caption (resume).
+        glossary: Term fixes applied to every caption, and hotwords for Whisper.
+        router: Which track each caption goes to; without a translation stage it
+            never asks for machine translation.
+        translation: Builds the machine-translation stage, or None for none.
+        hotwords: Whether the glossary's terms are given to Whisper as hotwords.
+        policy_params: The streaming commit policy's settings.
+        audio_taps: Called with every audio chunk on the loop (the session recorder);
+            must not block.
+        time_offset_s: Added to every chunk's stream time (a resumed session
+            continues its clock).
     """
 
-    def __init__(self, engine: WhisperEngine, source: AudioSource, sinks: list[Sink],
+    def __init__(self, engine: WhisperEngine, source: AudioSource, sinks: Sequence[Sink],
                  sources_label: dict[str, str] | None = None,
                  controls: Controls | None = None, live_params: LiveParams = LiveParams(),
                  first_seq: int = 1, glossary: Glossary = Glossary(),
-                 router: TrackRouter | None = None, translation=None,
+                 router: TrackRouter | None = None,
+                 translation: TranslationFactory | None = None,
                  hotwords: bool = True,
-                 policy_params: StreamingParams = StreamingParams()) -> None:
+                 policy_params: StreamingParams = StreamingParams(),
+                 audio_taps: Sequence[Callable[[AudioChunk], None]] = (),
+                 time_offset_s: float = 0.0) -> None:
         self.engine = engine
         self.source = source
-        self.sinks = sinks
+        self.sinks = tuple(sinks)
         self.controls = controls or Controls()
         self.labels = sources_label or {}
         self.live_params = live_params
@@ -75,7 +95,7 @@ class LivePipeline:
         self.glossary = glossary
         self.use_hotwords = hotwords and bool(glossary.terms)
         self.router = router or TrackRouter(translate=translation is not None)
-        self.translation = translation
+        self.translation = translation(self.audio_for, self.publish) if translation else None
         self.stats = SessionStats()
         self._next_seq = first_seq
         self._listening = False
@@ -86,10 +106,8 @@ class LivePipeline:
         self._asr = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
         self._vad = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vad")
         self.workers: dict[str, InputWorker] = {}
-        # Called with every audio chunk (the session recorder); must not block.
-        self.audio_taps: list[Callable[[AudioChunk], None]] = []
-        # Added to every chunk's stream time: a resumed session continues its clock.
-        self.time_offset_s = 0.0
+        self.audio_taps = tuple(audio_taps)
+        self.time_offset_s = time_offset_s
 
     def on_worker_event(self, event: Caption | Status) -> None:
         """Everything an input worker produces: glossary fixes, then the track router."""

@@ -1,5 +1,6 @@
-"""The live worker's final pass: speech that reads as nothing is decoded again in the
-other language, then reported, never silently lost (a scripted decoder, no model)."""
+"""The live worker, with a scripted decoder (no model): when a pass is due and where it
+starts, the beam of each pass, and the final pass, where speech that reads as nothing is
+decoded again in the other language, then reported, never silently lost."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from captioner.config import load_config
 from captioner.events import Caption, Status, Word
-from captioner.recognition.live import InputWorker, _PassResult
+from captioner.recognition.live import InputWorker, _PassResult, pass_due, pass_start
+from captioner.recognition.streaming import StreamingParams
+from captioner.room.build import live_params
 
 
 class TwoLanguages:
@@ -57,6 +61,15 @@ def dropped(out) -> list[Status]:
     return [e for e in out if isinstance(e, Status) and e.state == "speech_dropped"]
 
 
+def timed(*spec: tuple[str, float, float]) -> list[Word]:
+    """Words with the given times: (text, start_s, end_s), as a pass logged them."""
+    return [Word(" " + text, start, end) for text, start, end in spec]
+
+
+def finals(caps):
+    return [c for c in caps if c.final]
+
+
 def test_speech_that_reads_as_nothing_is_decoded_again_in_the_other_language():
     # An English speaker after a Russian one, decoded in the sticky Russian: the guards
     # dropped the segment, and the utterance was never captioned.
@@ -94,3 +107,116 @@ def test_a_cough_is_not_reported():
 def test_an_utterance_with_committed_words_is_not_decoded_again():
     out, tried, _ = final_pass({"ru": _PassResult(words("добрый день"), "ru", None)})
     assert tried == ["ru"] and committed(out) == [("ru", "добрый день")]
+
+
+@pytest.mark.parametrize("new_audio_s, last_pass_s, due", [
+    (0.45, 0.3, False),  # fast passes: at least min_step_s of new audio
+    (0.5, 0.3, True),
+    (0.5, 0.6, True),    # a 0.6 s pass: the 0.5 s that came in (whole blocks) will do
+    (1.0, 2.0, False),   # slow passes thin out...
+    (1.6, 2.0, True),
+    (3.0, 9.0, True),    # ...up to a 3 s step
+])
+def test_next_pass_waits_for_new_audio_in_step_with_pass_time(new_audio_s, last_pass_s, due):
+    assert pass_due(new_audio_s, last_pass_s, min_step_s=0.5) is due
+
+
+def test_final_pass_reaches_back_into_its_utterance_for_context():
+    # en_fleurs_000: the buffer was trimmed to 8.38 s just before the speech ended at
+    # 9.03 s; decoded alone, the 0.65 s holding "years." gave nothing.
+    assert pass_start(8.38, 0.0, 9.03, min_s=3.0) == pytest.approx(6.03)
+    assert pass_start(2.0, 0.0, 9.03, min_s=3.0) == 2.0  # long enough already
+    assert pass_start(8.38, 7.5, 9.03, min_s=3.0) == 7.5  # not before the utterance
+
+
+def test_final_pass_reaching_back_starts_where_a_committed_word_ends():
+    # ru_welcome: 3 s before the end fell inside "сотрудничества" (7.34-8.24 s).
+    ends = [5.30, 6.06, 6.74, 7.18, 7.34, 8.24, 8.66, 9.26]
+    assert pass_start(9.26, 0.0, 10.06, min_s=3.0, word_ends=ends) == 6.74
+    # No word ends within another context_s before: the plain 3 s.
+    assert pass_start(9.26, 0.0, 10.06, min_s=3.0, word_ends=[1.0]) == pytest.approx(7.06)
+    assert pass_start(9.26, 6.9, 10.06, min_s=3.0, word_ends=ends) == 6.9
+
+
+def test_every_pass_reaches_back_before_the_trim_point_to_a_committed_word():
+    # en_fleurs_001: the buffer was cut at 4.40 s, after "begin"; passes from there
+    # read "even the middle". From "you" (3.30 s) on, Whisper has the speech before.
+    ends = [0.76, 1.14, 1.62, 1.96, 2.16, 2.62, 3.00, 3.30, 3.90, 4.40]
+    assert pass_start(4.40, 0.0, 7.40, context_s=2.0, word_ends=ends) == 2.16
+    assert pass_start(4.40, 0.0, 7.40, context_s=0.0, word_ends=ends) == 4.40
+    assert pass_start(4.40, 3.5, 7.40, context_s=2.0, word_ends=ends) == 3.5
+    # The further reach wins: 2 s before the buffer or 3 s before the end.
+    assert pass_start(8.38, 0.0, 9.03, context_s=2.0, min_s=3.0) == pytest.approx(6.03)
+    assert pass_start(4.40, 0.0, 9.03, context_s=2.0, min_s=3.0) == pytest.approx(2.40)
+
+
+class _Engine:
+    languages = ("en",)
+
+
+def test_a_pass_that_reaches_back_and_hears_nothing_new_decodes_the_buffer_alone():
+    # en_welcome on a loaded host: from "and gentlemen" (committed) on, Whisper wrote
+    # only an unsure "The" for 7.4 s of speech; the rest was never captioned.
+    decoded: list[tuple[float, bool]] = []
+
+    def decode(audio, offset_s, lang, prompts, hotwords="", final=False, *rest):
+        decoded.append((round(offset_s, 2), final))
+        if offset_s < 3.5:
+            return _PassResult([], "en", None)
+        return _PassResult(words("discuss climate finance", 3.6), "en", None)
+
+    out: list = []
+    with ThreadPoolExecutor(1) as pool:
+        worker = InputWorker("floor", _Engine(), pool, pool, out.append,
+                             policy_params=StreamingParams(trim_after_s=3.0))
+        worker._decode = decode
+        worker._audio = np.zeros(int(16000 * 8.85), dtype=np.float32)
+        p = worker.policy
+        p.start_utterance(0.0)
+        p.set_language("en", locked=True)
+        said = timed(("ladies", 1.2, 1.44), ("and", 1.44, 1.74), ("today", 2.9, 3.1),
+                     ("we", 3.1, 3.34), ("will", 3.34, 3.56))
+        p.on_hypothesis(said, 3.9)
+        p.on_hypothesis(said + timed(("be", 3.6, 3.8)), 4.2)
+        assert p.buffer_start_s == pytest.approx(3.56)
+
+        async def final_pass():
+            await worker._final_pass(asyncio.get_running_loop(), 8.85)
+
+        asyncio.run(final_pass())
+    assert decoded == [(1.44, True), (3.56, True)]
+    assert [c.text for c in finals(out)] == ["discuss climate finance"]
+
+
+class _BeamEngine:
+    """Records the beam of every pass; hears nothing."""
+
+    languages = ("en",)
+
+    def __init__(self) -> None:
+        self.beams: list[int] = []
+
+    def transcribe(self, audio, language, **kwargs):
+        self.beams.append(kwargs["beam_size"])
+        return [], language
+
+
+@pytest.mark.parametrize(("overrides", "final_beam"), [([], 1), (["asr.beam_size=5"], 5)])
+def test_asr_beam_size_reaches_the_final_pass_and_provisional_passes_stay_greedy(
+        overrides, final_beam):
+    engine = _BeamEngine()
+    params = live_params(load_config(overrides=overrides))
+    with ThreadPoolExecutor(1) as pool:
+        worker = InputWorker("floor", engine, pool, pool, lambda event: None, params=params)
+        worker._audio = np.zeros(16000 * 4, dtype=np.float32)
+        worker.policy.start_utterance(0.0)
+        worker.policy.set_language("en", locked=True)
+
+        async def passes():
+            loop = asyncio.get_running_loop()
+            await worker._run_pass(loop, 0.0, 2.0, final=False)
+            await worker._run_pass(loop, 0.0, 3.0, final=False)
+            await worker._final_pass(loop, 4.0)
+
+        asyncio.run(passes())
+    assert engine.beams == [1, 1, final_beam]

@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.protocol import State
 
 from captioner.delivery.broadcast import Broadcaster, CatchUp, TooManyViewers
-from captioner.delivery.server import WRITE_LIMIT, CaptionServer, load_web_root, terminal_qr
+from captioner.delivery.server import WRITE_LIMIT, CaptionServer
 from captioner.delivery.wire import PROTOCOL_VERSION, caption_to_dict, status_to_dict
 from captioner.events import Caption, Status
 
@@ -167,23 +167,6 @@ def test_broadcaster_refuses_viewers_over_the_limit():
     b.attach()
     with pytest.raises(TooManyViewers):
         b.attach()
-
-
-def test_web_root_table_holds_only_servable_files(tmp_path):
-    (tmp_path / "index.html").write_text("<p>x</p>")
-    (tmp_path / ".secret.html").write_text("no")
-    (tmp_path / "notes.py").write_text("no")
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "a.css").write_text("a{}")
-    assert sorted(load_web_root(tmp_path)) == ["/index.html", "/sub/a.css"]
-
-
-def test_terminal_qr_is_text():
-    text = terminal_qr("http://192.168.1.20:8765/")
-    if text is None:
-        pytest.skip("qrcode is not installed")
-    lines = text.splitlines()
-    assert len(lines) > 10 and any("█" in line for line in lines)
 
 
 # The server, with real clients

@@ -1,16 +1,9 @@
 """The streaming policy as a pure unit, fed scripted hypothesis sequences."""
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
-import numpy as np
 import pytest
 
-from captioner.config import load_config
 from captioner.events import Word
-from captioner.recognition.live import InputWorker, _PassResult, pass_due, pass_start
 from captioner.recognition.streaming import StreamingParams, StreamingPolicy
-from captioner.room.build import live_params
 
 
 def words(spec: str, start: float = 0.0, step: float = 0.4) -> list[Word]:
@@ -198,53 +191,6 @@ def test_agreed_word_at_the_very_end_waits_for_right_context():
     assert [c.text for c in finals(out)] == ["finance"]
 
 
-def test_language_settles_only_on_enough_speech():
-    from captioner.recognition.streaming import pick_language
-
-    # 0.4 s of Russian was measured at P(en) = 0.99: too little speech settles nothing.
-    early = pick_language("en", 0.99, None, 0.4)
-    assert (early.lang, early.settled) == ("en", False)
-    early_with_previous = pick_language("en", 0.99, "ru", 0.4, gap_s=5.0)
-    assert (early_with_previous.lang, early_with_previous.settled) == ("ru", False)
-    # A near-certain identification of the previous language settles sooner.
-    going_on = pick_language("ru", 0.99, "ru", 0.9, gap_s=3.0)
-    assert (going_on.lang, going_on.settled) == ("ru", True)
-    assert not pick_language("ru", 0.9, "ru", 0.9, gap_s=3.0).settled
-    assert not pick_language("ru", 0.99, "ru", 0.5, gap_s=3.0).settled
-    first = pick_language("ru", 0.95, None, 1.6)
-    assert (first.lang, first.settled) == ("ru", True)
-    unsure = pick_language("en", 0.7, None, 1.6)
-    assert (unsure.lang, unsure.settled) == ("en", False)
-    # The final pass decides, whatever the evidence.
-    assert pick_language("en", 0.7, None, 1.6, final=True).settled
-    short_final = pick_language("en", 0.99, "ru", 0.6, gap_s=5.0, final=True)
-    assert (short_final.lang, short_final.settled) == ("ru", True)
-
-
-def test_language_sticks_unless_the_evidence_for_a_switch_is_strong():
-    from captioner.recognition.streaming import pick_language
-
-    # The same speaker going on (a short pause): a switch needs p >= 0.9 on 2 s.
-    held = pick_language("en", 0.88, "ru", 2.5, gap_s=0.5)
-    assert (held.lang, held.settled) == ("ru", False)
-    short = pick_language("en", 0.99, "ru", 1.6, gap_s=0.5)
-    assert not short.settled
-    # ...but a near-certain identification is decoded in meanwhile: in the previous
-    # language Whisper would translate the new speaker's words.
-    assert short.lang == "en"
-    assert pick_language("en", 0.97, "ru", 1.6, gap_s=0.5).lang == "ru"
-    assert pick_language("en", 0.99, "ru", 0.6, gap_s=0.5).lang == "ru"
-    switched = pick_language("en", 0.97, "ru", 2.5, gap_s=0.5)
-    assert (switched.lang, switched.settled) == ("en", True)
-    # After a longer pause (speakers change) a confident identification switches.
-    new_speaker = pick_language("en", 0.88, "ru", 1.6, gap_s=3.0)
-    assert (new_speaker.lang, new_speaker.settled) == ("en", True)
-    doubtful = pick_language("en", 0.7, "ru", 3.0, gap_s=3.0)
-    assert (doubtful.lang, doubtful.settled) == ("ru", False)
-    same = pick_language("ru", 0.6, "ru", 1.6)
-    assert (same.lang, same.settled) == ("ru", True)
-
-
 def test_nothing_is_committed_while_the_language_is_unsettled():
     clock = iter(range(10**6))
     p = StreamingPolicy("floor", StreamingParams(), clock_ns=lambda: next(clock))
@@ -348,47 +294,6 @@ def test_a_number_followed_by_a_number_waits_too():
     assert [c.text for c in finals(out)] == ["и Марина"]
     out = p.on_hypothesis(words("и Марина 614"), 3.0, final=True)
     assert [c.text for c in finals(out)] == ["614"]
-
-
-@pytest.mark.parametrize("new_audio_s, last_pass_s, due", [
-    (0.45, 0.3, False),  # fast passes: at least min_step_s of new audio
-    (0.5, 0.3, True),
-    (0.5, 0.6, True),    # a 0.6 s pass: the 0.5 s that came in (whole blocks) will do
-    (1.0, 2.0, False),   # slow passes thin out...
-    (1.6, 2.0, True),
-    (3.0, 9.0, True),    # ...up to a 3 s step
-])
-def test_next_pass_waits_for_new_audio_in_step_with_pass_time(new_audio_s, last_pass_s, due):
-    assert pass_due(new_audio_s, last_pass_s, min_step_s=0.5) is due
-
-
-def test_final_pass_reaches_back_into_its_utterance_for_context():
-    # en_fleurs_000: the buffer was trimmed to 8.38 s just before the speech ended at
-    # 9.03 s; decoded alone, the 0.65 s holding "years." gave nothing.
-    assert pass_start(8.38, 0.0, 9.03, min_s=3.0) == pytest.approx(6.03)
-    assert pass_start(2.0, 0.0, 9.03, min_s=3.0) == 2.0  # long enough already
-    assert pass_start(8.38, 7.5, 9.03, min_s=3.0) == 7.5  # not before the utterance
-
-
-def test_final_pass_reaching_back_starts_where_a_committed_word_ends():
-    # ru_welcome: 3 s before the end fell inside "сотрудничества" (7.34-8.24 s).
-    ends = [5.30, 6.06, 6.74, 7.18, 7.34, 8.24, 8.66, 9.26]
-    assert pass_start(9.26, 0.0, 10.06, min_s=3.0, word_ends=ends) == 6.74
-    # No word ends within another context_s before: the plain 3 s.
-    assert pass_start(9.26, 0.0, 10.06, min_s=3.0, word_ends=[1.0]) == pytest.approx(7.06)
-    assert pass_start(9.26, 6.9, 10.06, min_s=3.0, word_ends=ends) == 6.9
-
-
-def test_every_pass_reaches_back_before_the_trim_point_to_a_committed_word():
-    # en_fleurs_001: the buffer was cut at 4.40 s, after "begin"; passes from there
-    # read "even the middle". From "you" (3.30 s) on, Whisper has the speech before.
-    ends = [0.76, 1.14, 1.62, 1.96, 2.16, 2.62, 3.00, 3.30, 3.90, 4.40]
-    assert pass_start(4.40, 0.0, 7.40, context_s=2.0, word_ends=ends) == 2.16
-    assert pass_start(4.40, 0.0, 7.40, context_s=0.0, word_ends=ends) == 4.40
-    assert pass_start(4.40, 3.5, 7.40, context_s=2.0, word_ends=ends) == 3.5
-    # The further reach wins: 2 s before the buffer or 3 s before the end.
-    assert pass_start(8.38, 0.0, 9.03, context_s=2.0, min_s=3.0) == pytest.approx(6.03)
-    assert pass_start(4.40, 0.0, 9.03, context_s=2.0, min_s=3.0) == pytest.approx(2.40)
 
 
 def test_a_pass_that_reaches_back_commits_only_what_follows_the_committed_words():
@@ -568,78 +473,6 @@ def test_after_a_pass_that_skipped_speech_the_next_goes_without_a_prompt():
     assert p.prompt(before_s=2.0) == "town of"
 
 
-class _Engine:
-    languages = ("en",)
-
-
-def test_a_pass_that_reaches_back_and_hears_nothing_new_decodes_the_buffer_alone():
-    # en_welcome on a loaded host: from "and gentlemen" (committed) on, Whisper wrote
-    # only an unsure "The" for 7.4 s of speech; the rest was never captioned.
-    decoded: list[tuple[float, bool]] = []
-
-    def decode(audio, offset_s, lang, prompts, hotwords="", final=False, *rest):
-        decoded.append((round(offset_s, 2), final))
-        if offset_s < 3.5:
-            return _PassResult([], "en", None)
-        return _PassResult(words("discuss climate finance", 3.6), "en", None)
-
-    out: list = []
-    with ThreadPoolExecutor(1) as pool:
-        worker = InputWorker("floor", _Engine(), pool, pool, out.append,
-                             policy_params=StreamingParams(trim_after_s=3.0))
-        worker._decode = decode
-        worker._audio = np.zeros(int(16000 * 8.85), dtype=np.float32)
-        p = worker.policy
-        p.start_utterance(0.0)
-        p.set_language("en", locked=True)
-        said = timed(("ladies", 1.2, 1.44), ("and", 1.44, 1.74), ("today", 2.9, 3.1),
-                     ("we", 3.1, 3.34), ("will", 3.34, 3.56))
-        p.on_hypothesis(said, 3.9)
-        p.on_hypothesis(said + timed(("be", 3.6, 3.8)), 4.2)
-        assert p.buffer_start_s == pytest.approx(3.56)
-
-        async def final_pass():
-            await worker._final_pass(asyncio.get_running_loop(), 8.85)
-
-        asyncio.run(final_pass())
-    assert decoded == [(1.44, True), (3.56, True)]
-    assert [c.text for c in finals(out)] == ["discuss climate finance"]
-
-
-class _BeamEngine:
-    """Records the beam of every pass; hears nothing."""
-
-    languages = ("en",)
-
-    def __init__(self) -> None:
-        self.beams: list[int] = []
-
-    def transcribe(self, audio, language, **kwargs):
-        self.beams.append(kwargs["beam_size"])
-        return [], language
-
-
-@pytest.mark.parametrize(("overrides", "final_beam"), [([], 1), (["asr.beam_size=5"], 5)])
-def test_asr_beam_size_reaches_the_final_pass_and_provisional_passes_stay_greedy(
-        overrides, final_beam):
-    engine = _BeamEngine()
-    params = live_params(load_config(overrides=overrides))
-    with ThreadPoolExecutor(1) as pool:
-        worker = InputWorker("floor", engine, pool, pool, lambda event: None, params=params)
-        worker._audio = np.zeros(16000 * 4, dtype=np.float32)
-        worker.policy.start_utterance(0.0)
-        worker.policy.set_language("en", locked=True)
-
-        async def passes():
-            loop = asyncio.get_running_loop()
-            await worker._run_pass(loop, 0.0, 2.0, final=False)
-            await worker._run_pass(loop, 0.0, 3.0, final=False)
-            await worker._final_pass(loop, 4.0)
-
-        asyncio.run(passes())
-    assert engine.beams == [1, 1, final_beam]
-
-
 T0 = 1.0  # where the new utterance's speech starts in the opening tests
 
 
@@ -697,3 +530,4 @@ def test_a_short_utterance_is_committed_by_its_final_pass():
     p.on_hypothesis(words("thank you", start=T0), T0 + 1.2)
     out = p.on_hypothesis(words("thank you", start=T0), T0 + 1.5, final=True)
     assert [c.text for c in finals(out)] == ["thank you"]
+

@@ -3,7 +3,9 @@
 One :class:`CaptionServer` answers plain HTTP GETs (the views in ``web_overlay/``,
 ``/healthz``, ``/qr.svg``, ``/urls.json``) from the websocket handshake's
 ``process_request`` hook, and serves the read-only caption feed at ``/ws``. The fan-out
-and catch-up logic lives in :mod:`captioner.delivery.broadcast`; this module only moves bytes.
+and catch-up logic lives in :mod:`captioner.delivery.broadcast`, the HTTP answers (the web
+root, headers, view URLs, QR codes) in :mod:`captioner.delivery.views`; this module routes
+requests and moves bytes.
 
 Other components add their own paths with :meth:`CaptionServer.add_route` (HTTP),
 :meth:`CaptionServer.add_ws_route` (websocket) and :meth:`CaptionServer.add_health`
@@ -15,32 +17,38 @@ The protocol is described in ``docs/protocol.md``.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import functools
-import io
-import ipaddress
-import json
 import logging
-import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from captioner.delivery.broadcast import Broadcaster, TooManyViewers, Viewer
+from captioner.delivery.views import (
+    CONTENT_TYPES,
+    CSP,  # noqa: F401 - re-exported until operator.py imports it from views
+    DEFAULT_WEB_ROOT,
+    ROUTES,
+    StaticFile,
+    http_response,
+    json_response,
+    load_web_root,
+    static_response,
+    svg_qr,
+    terminal_qr,  # noqa: F401 - re-exported until runner.py imports it from views
+    text_response,
+    view_urls,
+)
 from captioner.delivery.wire import PROTOCOL_VERSION
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_WEB_ROOT = Path(__file__).resolve().parents[2] / "web_overlay"
 
 #: Largest message a viewer may send; anything bigger closes the connection (1009).
 MAX_VIEWER_MESSAGE = 4096
@@ -57,138 +65,6 @@ WRITE_LIMIT = 32 * 1024
 STALL_S = 10.0
 CLOSE_TOO_SLOW = 1013  # "try again later": the client reconnects and resumes
 CLOSE_GOING_AWAY = 1001
-
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-    ".woff2": "font/woff2",
-    ".json": "application/json",
-    ".txt": "text/plain; charset=utf-8",
-}
-#: Friendly routes to the view pages.
-ROUTES = {"/": "index.html", "/phone": "index.html", "/screen": "screen.html",
-          "/overlay": "overlay.html"}
-MAX_STATIC_BYTES = 4 * 1024 * 1024
-
-# Inline script is never needed by the views; forbidding it blunts any injection.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'")
-
-
-@dataclass(frozen=True, slots=True)
-class StaticFile:
-    """A file of the web root, held in memory."""
-
-    body: bytes
-    content_type: str
-
-
-def load_web_root(root: Path) -> dict[str, StaticFile]:
-    """Reads every servable file under ``root`` into memory, keyed by URL path.
-
-    Only files with a known content type, not hidden, and under the size cap are
-    served. Serving from this table (never from a path built from the request) makes
-    path traversal impossible by construction.
-
-    Args:
-        root: The folder of the views.
-
-    Returns:
-        ``{"/screen.html": StaticFile(...), ...}``; empty if the folder is missing.
-    """
-    files: dict[str, StaticFile] = {}
-    if not root.is_dir():
-        logger.warning("web root %s does not exist: no views will be served", root)
-        return files
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-            continue
-        content_type = CONTENT_TYPES.get(path.suffix.lower())
-        if content_type is None or path.stat().st_size > MAX_STATIC_BYTES:
-            continue
-        files["/" + rel.as_posix()] = StaticFile(path.read_bytes(), content_type)
-    return files
-
-
-def lan_address() -> str:
-    """A best guess at this machine's address on the local network.
-
-    Asks the kernel which source address it would use to reach a private address
-    (a UDP ``connect`` sends nothing). Falls back to the host name's address, then to
-    ``127.0.0.1``.
-    """
-    for probe in ("10.255.255.255", "192.168.255.255"):
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                sock.connect((probe, 9))
-                addr = sock.getsockname()[0]
-            if addr and not addr.startswith(("0.", "127.")):
-                return addr
-        except OSError:
-            continue
-    try:
-        addr = socket.gethostbyname(socket.gethostname())
-        if not addr.startswith("127."):
-            return addr
-    except OSError:
-        pass
-    return "127.0.0.1"
-
-
-def _url_host(host: str) -> str:
-    try:
-        if ipaddress.ip_address(host).version == 6:
-            return f"[{host}]"
-    except ValueError:
-        pass
-    return host
-
-
-def _qr(url: str, border: int):
-    try:
-        import qrcode
-    except ImportError:
-        return None
-    code = qrcode.QRCode(border=border, error_correction=qrcode.constants.ERROR_CORRECT_M)
-    code.add_data(url)
-    code.make(fit=True)
-    return code
-
-
-def terminal_qr(url: str) -> str | None:
-    """The QR code of ``url`` as text for a terminal (Unicode half blocks).
-
-    Args:
-        url: What the code should open, usually the phone view's URL.
-
-    Returns:
-        Lines of text to print, or ``None`` when the optional ``qrcode`` package is not
-        installed.
-    """
-    code = _qr(url, border=2)
-    if code is None:
-        return None
-    out = io.StringIO()
-    # Inverted: light modules drawn as blocks, which scans on dark terminals.
-    code.print_ascii(out=out, invert=True)
-    return out.getvalue()
-
-
-def svg_qr(url: str) -> bytes | None:
-    """The QR code of ``url`` as an SVG image (dark on white), or ``None`` without qrcode."""
-    code = _qr(url, border=2)
-    if code is None:
-        return None
-    from qrcode.image.svg import SvgPathFillImage
-
-    image = code.make_image(image_factory=SvgPathFillImage)
-    return image.to_string(encoding="utf-8")
 
 
 def _parse_since(query: str) -> tuple[int | None, str | None]:
@@ -211,50 +87,12 @@ def _write_now(ws: ServerConnection, data: bytes) -> bool:
     return True
 
 
-def _response(status: HTTPStatus, body: bytes, content_type: str,
-              extra: dict[str, str] | None = None) -> Response:
-    headers = Headers([
-        ("Date", email.utils.formatdate(usegmt=True)),
-        ("Connection", "close"),
-        ("Content-Length", str(len(body))),
-        ("Content-Type", content_type),
-        ("Cache-Control", "no-cache"),
-        ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", "no-referrer"),
-    ])
-    for key, value in (extra or {}).items():
-        headers[key] = value
-    return Response(status.value, status.phrase, headers, body)
-
-
-def http_response(status: HTTPStatus, body: bytes, content_type: str,
-                  extra: dict[str, str] | None = None) -> Response:
-    """An HTTP response with the headers every answer of this server carries.
-
-    Args:
-        status: The status code.
-        body: The body (sent as is).
-        content_type: Its ``Content-Type``.
-        extra: More headers (they win over the usual ones).
-    """
-    return _response(status, body, content_type, extra)
-
-
 #: Answers one HTTP GET of an added route.
 HttpHandler = Callable[[Request], Response]
 #: Checks a websocket handshake: a response refuses it, None lets it go on.
 HandshakeCheck = Callable[[ServerConnection, Request], Response | None]
 #: Serves one websocket connection of an added route.
 WsHandler = Callable[[ServerConnection], Awaitable[None]]
-
-
-def _text(status: HTTPStatus, text: str) -> Response:
-    return _response(status, text.encode(), "text/plain; charset=utf-8")
-
-
-def _json(status: HTTPStatus, body: dict[str, Any]) -> Response:
-    return _response(status, json.dumps(body, ensure_ascii=False).encode(),
-                     "application/json")
 
 
 class CaptionServer:
@@ -362,16 +200,7 @@ class CaptionServer:
 
     def urls(self) -> dict[str, str]:
         """Where to find the views and the feed, with a LAN address for a wildcard bind."""
-        host = self._host
-        if host in ("", "0.0.0.0", "::"):
-            host = lan_address()
-        base = f"http://{_url_host(host)}:{self._port}"
-        return {
-            "phone": f"{base}/",
-            "screen": f"{base}/screen",
-            "overlay": f"{base}/overlay?lang=both",
-            "ws": f"ws://{_url_host(host)}:{self._port}/ws",
-        }
+        return view_urls(self._host, self._port)
 
     # HTTP
 
@@ -379,7 +208,7 @@ class CaptionServer:
                          request: Request) -> Response | None:
         method = getattr(request, "method", "GET")
         if method not in ("GET", "HEAD"):
-            response = _text(HTTPStatus.METHOD_NOT_ALLOWED, "Only GET is served here.\n")
+            response = text_response(HTTPStatus.METHOD_NOT_ALLOWED, "Only GET is served here.\n")
             response.headers["Allow"] = "GET, HEAD"
             return response
         response = self._route(connection, request)
@@ -395,27 +224,22 @@ class CaptionServer:
             return check(connection, request) if check is not None else None
         if path == "/ws":
             if self._broadcaster.viewer_count >= self._broadcaster.max_clients:
-                return _text(HTTPStatus.SERVICE_UNAVAILABLE, "Too many viewers.\n")
+                return text_response(HTTPStatus.SERVICE_UNAVAILABLE, "Too many viewers.\n")
             return None  # go on with the websocket handshake
         if "upgrade" in request.headers.get("Connection", "").lower():
-            return _text(HTTPStatus.NOT_FOUND, "The caption feed is at /ws.\n")
+            return text_response(HTTPStatus.NOT_FOUND, "The caption feed is at /ws.\n")
         if path == "/healthz":
             return self._healthz()
         if path in self._routes:
             return self._routes[path](request)
         if path == "/urls.json":
-            return _json(HTTPStatus.OK, self.urls())
+            return json_response(HTTPStatus.OK, self.urls())
         if path == "/qr.svg":
             svg = self._phone_qr()
             if svg is None:
-                return _text(HTTPStatus.NOT_FOUND, "QR codes need the qrcode package.\n")
-            return _response(HTTPStatus.OK, svg, CONTENT_TYPES[".svg"])
-        static = self._files.get("/" + ROUTES[path] if path in ROUTES else path)
-        if static is None:
-            return _text(HTTPStatus.NOT_FOUND, "Not found.\n")
-        extra = {"Content-Security-Policy": CSP} if static.content_type.startswith(
-            "text/html") else None
-        return _response(HTTPStatus.OK, static.body, static.content_type, extra)
+                return text_response(HTTPStatus.NOT_FOUND, "QR codes need the qrcode package.\n")
+            return http_response(HTTPStatus.OK, svg, CONTENT_TYPES[".svg"])
+        return static_response(self._files, path)
 
     def _healthz(self) -> Response:
         body: dict[str, Any] = {
@@ -434,8 +258,8 @@ class CaptionServer:
         except Exception:
             logger.exception("health callback failed")
             body["status"] = "error"
-            return _json(HTTPStatus.SERVICE_UNAVAILABLE, body)
-        return _json(HTTPStatus.OK, body)
+            return json_response(HTTPStatus.SERVICE_UNAVAILABLE, body)
+        return json_response(HTTPStatus.OK, body)
 
     def _phone_qr(self) -> bytes | None:
         url = self.urls()["phone"]

@@ -1,3 +1,3 @@
-"""Speech to text: voice activity, Whisper, guards, the streaming commit policy, the live
-worker, offline transcription.
+"""Speech to text: voice activity, Whisper, guards, the streaming commit policy, language
+choice, the live worker, offline transcription.
 """

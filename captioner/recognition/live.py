@@ -21,12 +21,8 @@ import numpy as np
 from captioner.events import SAMPLE_RATE, AudioChunk, Caption, Status, Word
 from captioner.recognition.asr import WINDOW_MARGIN_S, WhisperEngine, window_for
 from captioner.recognition.guards import clean_segments
-from captioner.recognition.streaming import (
-    LanguageRule,
-    StreamingParams,
-    StreamingPolicy,
-    pick_language,
-)
+from captioner.recognition.language import LanguageRule, pick_language
+from captioner.recognition.streaming import StreamingParams, StreamingPolicy
 from captioner.recognition.vad import SileroVad, VadParams, VadSegmenter
 from captioner.states import SPEECH_DROPPED
 
@@ -47,7 +43,7 @@ class LiveParams:
         tail_s: Audio kept after the VAD's speech end for the final pass.
         queue_chunks: Bounded audio queue; the oldest chunk is dropped when full.
         language: When an identified language is trusted, against the input's
-            previous utterance (:class:`captioner.recognition.streaming.LanguageRule`).
+            previous utterance (:class:`captioner.recognition.language.LanguageRule`).
         beam_size: Decoding beam of an utterance's final pass, the one whose words are
             committed (``asr.beam_size``). Provisional passes are always greedy (beam 1):
             they run every ``min_step_s`` and a wider beam would lengthen every partial.

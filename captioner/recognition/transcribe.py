@@ -60,7 +60,7 @@ class Span:
 
 
 # A chunk of speech shorter than this is not identified on its own: on 0.4 s of the
-# lecture Whisper gave P(ru) = 0.01 (captioner.recognition.streaming.LanguageRule).
+# lecture Whisper gave P(ru) = 0.01 (captioner.recognition.language.LanguageRule).
 MIN_IDENTIFY_S = 1.0
 # Speech no word of a pass covers, this long or longer, is decoded again on its own.
 UNCOVERED_S = 1.0

@@ -25,7 +25,8 @@ from captioner.config import Config, GlossaryTerm, TranslationConfig
 from captioner.events import Caption, Segment, Status
 from captioner.routing.glossary import Glossary
 from captioner.routing.mt import ArgosEngine, MachineTranslation, WhisperTranslateEngine
-from captioner.routing.translate import ArgosTranslator, TimedText, read_package
+from captioner.routing.sentences import TimedText
+from captioner.routing.translate import ArgosTranslator, read_package
 from captioner.runner import build_translation
 from tests.argos_fixture import build_package_dir
 from tests.conftest import run_cli

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from captioner.errors import ModelError
+from captioner.routing.glossary import protect, restore
 from captioner.routing.translate import (
     WHISPER_TRANSLATE,
     ArgosPackage,
@@ -24,9 +25,7 @@ from captioner.routing.translate import (
     choose_engine,
     discover_packages,
     parse_direction,
-    protect,
     read_package,
-    restore,
 )
 from captioner.store.fetch import install_model
 from captioner.store.models import ModelStore
@@ -342,55 +341,7 @@ def test_same_language_needs_no_engine():
     assert choose_engine("en->en", [], True).engine is None
 
 
-# --- glossary placeholders ------------------------------------------------------------------
-
-
-def test_protect_longest_first_case_insensitive_whole_words():
-    text, ph = protect("CLIMATE FINANCE and climate, not climates; the undp and UNDP.",
-                       GLOSSARY)
-    assert text == "XQ1Z and XQ2Z, not climates; the XQ3Z and XQ3Z."
-    assert ph == {"XQ1Z": "климатическое финансирование", "XQ2Z": "климат",
-                  "XQ3Z": "ПРООН"}
-
-
-def test_protect_spacing_yo_and_punctuation_terms():
-    text, ph = protect("Central\n Asia, ёлка and C++ today", {"central asia": "ЦА",
-                                                              "елка": "tree", "C++": "Си++"})
-    assert text == "XQ1Z, XQ2Z and XQ3Z today"
-    assert list(ph.values()) == ["ЦА", "tree", "Си++"]
-
-
-def test_protect_without_terms_is_identity():
-    assert protect("Hello.", {}) == ("Hello.", {})
-    assert protect("", GLOSSARY) == ("", {})
-    assert protect("Nothing here.", GLOSSARY) == ("Nothing here.", {})
-
-
-def test_restore_round_trip():
-    text, ph = protect("Climate finance for Central Asia.", GLOSSARY)
-    assert restore(text, ph) == "климатическое финансирование for Центральная Азия."
-
-
-@pytest.mark.parametrize("mt_output, expected", [
-    ("Мы обсуждаем XQ1Z в XQ2Z.", "Мы обсуждаем климат в ПРООН."),
-    ("Мы обсуждаем XQ 1 Z в xq2z .", "Мы обсуждаем климат в ПРООН."),
-    ("Мы обсуждаемXQ1Zв ХQ2Z!", "Мы обсуждаем климат в ПРООН!"),
-    ("(XQ1Z) и «XQ2Z»", "(климат) и «ПРООН»"),
-    ("XQ1Z, XQ2Z", "климат, ПРООН"),
-])
-def test_restore_tolerates_spacing_changes(mt_output, expected):
-    assert restore(mt_output, {"XQ1Z": "климат", "XQ2Z": "ПРООН"}) == expected
-
-
-def test_restore_lost_and_invented_placeholders(caplog):
-    with caplog.at_level(logging.DEBUG, logger="captioner.routing.translate"):
-        assert restore("Только XQ1Z и XQ7Z тут.", {"XQ1Z": "климат", "XQ2Z": "ПРООН"}) == \
-            "Только климат и тут."
-        assert restore("(XQ7Z) и XQ8Z.", {"XQ1Z": "климат"}) == "() и."
-    assert restore("Модель XQ7Z без глоссария.", {}) == "Модель XQ7Z без глоссария."
-    assert "lost placeholder XQ2Z" in caplog.text
-    assert "made up" in caplog.text
-    assert restore("Без замен.", {}) == "Без замен."
+# --- glossary placeholders through the engine -----------------------------------------
 
 
 def test_placeholders_survive_the_sentencepiece_round_trip(tiny):

@@ -24,10 +24,9 @@ import numpy as np
 
 from captioner.events import Caption, Status
 from captioner.languages import other
-from captioner.routing.glossary import Glossary
+from captioner.routing.glossary import Glossary, protect, restore
 from captioner.routing.sentences import SentenceJoiner, TimedText
 from captioner.routing.tracks import machine_caption
-from captioner.routing.translate import protect, restore
 from captioner.states import TRANSLATION_DROPPED, TRANSLATION_ERROR
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ folder with ``metadata.json`` (``from_code``/``to_code``), ``model/`` (a CTransl
 translation model) and ``sentencepiece.model``; its ``stanza/`` folder is ignored and
 sentences are split with a regex instead.
 
-The pure parts live here too and know nothing of models: glossary protection
-(:func:`protect`/:func:`restore`) and :func:`choose_engine`, which decides what serves a
-translation direction. Sentences are split by :mod:`captioner.routing.sentences`.
+:func:`choose_engine`, which decides what serves a translation direction, is pure and
+knows nothing of models. Sentences are split by :mod:`captioner.routing.sentences`;
+glossary terms are protected through translation by :mod:`captioner.routing.glossary`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -171,102 +171,6 @@ def _try_read(folder: Path, origin: str) -> list[ArgosPackage]:
     except (OSError, json.JSONDecodeError, AttributeError, ModelError) as exc:
         log.warning("ignoring %s: %s", folder, exc)
         return []
-
-
-# ---------------------------------------------------------------------------------------
-# Glossary protection
-
-_PLACEHOLDER = "XQ{}Z"
-# Tolerates what MT does to a code-like token: spaces inside, case, a Cyrillic Х for X.
-_PLACEHOLDER_RE = re.compile(r"(\s*)[XxХх]\s*[Qq]\s*(\d+)\s*[Zz](\s*)")
-_NO_SPACE_AFTER = "([«\"“„"
-_NO_SPACE_BEFORE = ",.!?;:…)]»\"”"
-
-
-def _term_key(term: str) -> str:
-    return " ".join(term.split()).casefold().replace("ё", "е")
-
-
-def _term_pattern(term: str) -> str:
-    """A regex for ``term`` (used with IGNORECASE): any spacing, ``е`` and ``ё`` alike."""
-    words = ("".join("[её]" if ch in "еёЕЁ" else re.escape(ch) for ch in word)
-             for word in term.split())
-    return r"\s+".join(words)
-
-
-def protect(text: str, terms: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-    """Replaces glossary terms with placeholders that machine translation leaves alone.
-
-    Matching is case-insensitive, treats ``ё`` as ``е`` and any run of spaces as one,
-    and only takes whole words; longer terms win over terms they contain. Each distinct
-    term gets one placeholder (``XQ1Z``, ``XQ2Z``...): ASCII capitals and digits, which
-    every SentencePiece model of Argos covers and translation models copy through.
-
-    Args:
-        text: Source-language text.
-        terms: Source-language term -> target-language form.
-
-    Returns:
-        The text with placeholders, and placeholder -> target form for :func:`restore`.
-    """
-    by_key: dict[str, str] = {}
-    for src, dst in terms.items():
-        key = _term_key(src)
-        if key:
-            by_key.setdefault(key, dst)
-    if not text or not by_key:
-        return text, {}
-    ordered = sorted(by_key, key=len, reverse=True)
-    pattern = re.compile(r"(?<!\w)(?:" + "|".join(_term_pattern(t) for t in ordered) + r")(?!\w)",
-                         re.IGNORECASE)
-    placeholders: dict[str, str] = {}
-    numbers: dict[str, str] = {}
-
-    def sub(m: re.Match) -> str:
-        key = _term_key(m.group(0))
-        if key not in numbers:
-            numbers[key] = _PLACEHOLDER.format(len(numbers) + 1)
-            placeholders[numbers[key]] = by_key[key]
-        return numbers[key]
-
-    return pattern.sub(sub, text), placeholders
-
-
-def restore(text: str, placeholders: Mapping[str, str]) -> str:
-    """Puts the target-language terms back in place of the placeholders.
-
-    Spacing the translation changed around a placeholder is tidied: a space is put
-    between it and a word it got glued to, and removed before punctuation. A
-    placeholder the translation lost is not re-added (logged at debug); one it made
-    up is dropped.
-    """
-    if not placeholders:
-        return text
-    seen: set[str] = set()
-
-    def sub(m: re.Match) -> str:
-        key = _PLACEHOLDER.format(int(m.group(2)))
-        target = placeholders.get(key)
-        before = text[m.start() - 1] if m.start() > 0 else ""
-        after = text[m.end()] if m.end() < len(text) else ""
-        if target is None:
-            log.debug("dropping a placeholder the translation made up: %r", m.group(0))
-            keep_gap = before and after and before not in _NO_SPACE_AFTER \
-                and after not in _NO_SPACE_BEFORE
-            return " " if keep_gap else ""
-        seen.add(key)
-        lead = " " if before and (m.group(1) or before.isalnum()) else ""
-        if before in _NO_SPACE_AFTER:
-            lead = ""
-        trail = " " if after and (m.group(3) or after.isalnum()) else ""
-        if after and after in _NO_SPACE_BEFORE:
-            trail = ""
-        return f"{lead}{target}{trail}"
-
-    out = _PLACEHOLDER_RE.sub(sub, text).strip()
-    for lost in set(placeholders) - seen:
-        log.debug("the translation lost placeholder %s (%r)", lost, placeholders[lost])
-    return out
 
 
 # ---------------------------------------------------------------------------------------

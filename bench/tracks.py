@@ -38,14 +38,14 @@ from bench.machine import describe
 from bench.translate import SENTENCES
 from captioner.config import PROJECT_ROOT, load_config
 from captioner.events import Caption, Status
-from captioner.routing.glossary import Glossary
-from captioner.routing.mt import ArgosEngine, MachineTranslation
-from captioner.routing.translate import (
+from captioner.routing.argos import (
     ArgosPackage,
     ArgosTranslator,
     discover_packages,
     read_package,
 )
+from captioner.routing.glossary import Glossary
+from captioner.routing.mt import ArgosEngine, MachineTranslation
 from captioner.store.models import ModelStore, default_root
 
 DEMO = PROJECT_ROOT / "captioner" / "data" / "demo_session.ogg"

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.machine import describe
-from captioner.routing.translate import (
+from captioner.routing.argos import (
     ArgosPackage,
     ArgosTranslator,
     discover_packages,

@@ -23,10 +23,10 @@ import pytest
 
 from captioner.config import Config, GlossaryTerm, TranslationConfig
 from captioner.events import Caption, Segment, Status
+from captioner.routing.argos import ArgosTranslator, read_package
 from captioner.routing.glossary import Glossary
 from captioner.routing.mt import ArgosEngine, MachineTranslation, WhisperTranslateEngine
 from captioner.routing.sentences import TimedText
-from captioner.routing.translate import ArgosTranslator, read_package
 from captioner.runner import build_translation
 from tests.argos_fixture import build_package_dir
 from tests.conftest import run_cli
@@ -416,6 +416,7 @@ async def test_argos_packages_load_and_warm_up_off_the_event_loop(tiny_dir, tmp_
             calls.append(("warm_up", threading.current_thread()))
             return 0.0
 
+    # Patched where captioner.runner looks it up when it builds the stage.
     monkeypatch.setattr("captioner.routing.translate.ArgosTranslator", RecordingTranslator)
     monkeypatch.setenv("ARGOS_PACKAGES_DIR", str(tmp_path / "argos-home"))
     shutil.copytree(tiny_dir, tmp_path / "models" / "argos-en-ru")

@@ -81,7 +81,7 @@ class _Sentence:
 
 
 class ArgosEngine:
-    """An :class:`~captioner.routing.translate.ArgosTranslator` with glossary protection."""
+    """An :class:`~captioner.routing.argos.ArgosTranslator` with glossary protection."""
 
     def __init__(self, translator, glossary: Glossary) -> None:
         self.translator = translator

@@ -122,7 +122,7 @@ def translation_part(args: argparse.Namespace, glossary: Glossary) -> None:
         for pkg in packages:
             bench_translation(pkg, args.n, glossary, args.threads)
         return
-    from tests.argos_fixture import build_package_dir
+    from captioner.routing.tiny_argos import build_package_dir
 
     print("no translation package installed: using the TINY RANDOM test package (1 layer, "
           "d_model 16, random weights).\nIts figures measure the stage's own overhead "

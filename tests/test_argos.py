@@ -1,8 +1,9 @@
 """Argos packages run directly: loading, translating, errors, discovery, placeholders.
 
-The tests use a tiny real Argos package that :mod:`tests.argos_fixture` builds
-(a trained SentencePiece model and a one-layer CTranslate2 Transformer with random
-weights): they prove loading, discovery, batching and error handling, not quality.
+The tests use a tiny real Argos package that :mod:`captioner.routing.tiny_argos`
+builds (a trained SentencePiece model and a one-layer CTranslate2 Transformer with
+random weights): they prove loading, discovery, batching and error handling, not
+quality.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from captioner.routing.argos import (
     read_package,
 )
 from captioner.routing.glossary import protect, restore
+from captioner.routing.tiny_argos import build_package_dir, zip_package
 from captioner.routing.translate import Translator
 from captioner.store.fetch import install_model
 from captioner.store.models import ModelStore
-from tests.argos_fixture import build_argosmodel, build_package_dir, zip_package
 
 GLOSSARY = {
     "climate finance": "климатическое финансирование",
@@ -283,16 +284,6 @@ def test_argos_package_dir_follows_argos_settings(tmp_path, monkeypatch):
     assert argos_package_dirs() == [tmp_path / "legacy"]
     monkeypatch.setenv("ARGOS_PACKAGES_DIR", str(tmp_path / "new"))
     assert argos_package_dirs() == [tmp_path / "new"]
-
-
-def test_build_argosmodel_has_one_top_folder(tmp_path):
-    import zipfile
-
-    archive = build_argosmodel(tmp_path, "ru", "en")
-    with zipfile.ZipFile(archive) as zf:
-        names = zf.namelist()
-    assert {n.split("/", 1)[0] for n in names} == {"translate-ru_en-tiny"}
-    assert "translate-ru_en-tiny/model/model.bin" in names
 
 
 # --- glossary placeholders through the engine -----------------------------------------

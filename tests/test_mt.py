@@ -1,9 +1,9 @@
 """The machine-translation stage: committed floor text in, machine captions out.
 
 The stage runs inside a real event loop with a real executor. Engines are either the
-tiny random Argos package of :mod:`tests.argos_fixture` (plumbing: loading, threads,
-CTranslate2 calls; its output is gibberish) or fakes that echo their input, so the
-joining, ordering and glossary wiring can be checked exactly. The end of the module
+tiny random Argos package of :mod:`captioner.routing.tiny_argos` (plumbing: loading,
+threads, CTranslate2 calls; its output is gibberish) or fakes that echo their input, so
+the joining, ordering and glossary wiring can be checked exactly. The end of the module
 runs ``captioner run`` with a corrupt and with a valid package in a model store of its
 own (real Whisper: integration).
 """
@@ -27,8 +27,8 @@ from captioner.routing.argos import ArgosTranslator, read_package
 from captioner.routing.glossary import Glossary
 from captioner.routing.mt import ArgosEngine, MachineTranslation, WhisperTranslateEngine
 from captioner.routing.sentences import TimedText
+from captioner.routing.tiny_argos import build_package_dir
 from captioner.runner import build_translation
-from tests.argos_fixture import build_package_dir
 from tests.conftest import run_cli
 
 GLOSSARY = Glossary((

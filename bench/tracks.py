@@ -38,14 +38,14 @@ from bench.machine import describe
 from bench.translate import SENTENCES
 from captioner.config import PROJECT_ROOT, load_config
 from captioner.events import Caption, Status
-from captioner.routing.glossary import Glossary
-from captioner.routing.mt import ArgosEngine, MachineTranslation
-from captioner.routing.translate import (
+from captioner.routing.argos import (
     ArgosPackage,
     ArgosTranslator,
     discover_packages,
     read_package,
 )
+from captioner.routing.glossary import Glossary
+from captioner.routing.mt import ArgosEngine, MachineTranslation
 from captioner.store.models import ModelStore, default_root
 
 DEMO = PROJECT_ROOT / "captioner" / "data" / "demo_session.ogg"
@@ -122,7 +122,7 @@ def translation_part(args: argparse.Namespace, glossary: Glossary) -> None:
         for pkg in packages:
             bench_translation(pkg, args.n, glossary, args.threads)
         return
-    from tests.argos_fixture import build_package_dir
+    from captioner.routing.tiny_argos import build_package_dir
 
     print("no translation package installed: using the TINY RANDOM test package (1 layer, "
           "d_model 16, random weights).\nIts figures measure the stage's own overhead "

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.machine import describe
-from captioner.routing.translate import (
+from captioner.routing.argos import (
     ArgosPackage,
     ArgosTranslator,
     discover_packages,
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_package(pkg, args.n, args)
         return 0
 
-    from tests.argos_fixture import build_package_dir
+    from captioner.routing.tiny_argos import build_package_dir
 
     print("no translation package installed: using the TINY RANDOM test package "
           "(1 layer, d_model 16, random weights).\nIts figures measure the engine's own "

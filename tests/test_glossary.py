@@ -1,13 +1,15 @@
-"""The event glossary: hotwords, fixes of misrecognitions, MT mapping, config loading."""
+"""The event glossary: hotwords, fixes of misrecognitions, MT mapping and protection,
+config loading."""
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 
 from captioner.config import PROJECT_ROOT, GlossaryTerm, load_config
 from captioner.errors import ConfigError
-from captioner.routing.glossary import Glossary
-from captioner.routing.translate import protect, restore
+from captioner.routing.glossary import Glossary, protect, restore
 
 COP = PROJECT_ROOT / "configs" / "cop_side_event.toml"
 
@@ -19,6 +21,14 @@ TERMS = (
     GlossaryTerm(en="UNDP"),  # one form: the same in both languages
     GlossaryTerm(ru="Минприроды"),
 )
+
+# Source form -> target form, as Glossary.mapping gives them to protect().
+MT_TERMS = {
+    "climate finance": "климатическое финансирование",
+    "climate": "климат",
+    "UNDP": "ПРООН",
+    "Central Asia": "Центральная Азия",
+}
 
 
 @pytest.fixture
@@ -123,6 +133,70 @@ def test_mapping_protects_terms_through_translation(glossary):
     assert "UNDP" not in guarded and "CAREC" not in guarded
     assert restore(guarded, holes) == "UNDP and ЦАРЭС signed the Парижское соглашение."
 
+
+# --- placeholders through machine translation ------------------------------------------
+
+
+def test_protect_longest_first_case_insensitive_whole_words():
+    text, ph = protect("CLIMATE FINANCE and climate, not climates; the undp and UNDP.",
+                       MT_TERMS)
+    assert text == "XQ1Z and XQ2Z, not climates; the XQ3Z and XQ3Z."
+    assert ph == {"XQ1Z": "климатическое финансирование", "XQ2Z": "климат",
+                  "XQ3Z": "ПРООН"}
+
+
+def test_protect_spacing_yo_and_punctuation_terms():
+    text, ph = protect("Central\n Asia, ёлка and C++ today", {"central asia": "ЦА",
+                                                              "елка": "tree", "C++": "Си++"})
+    assert text == "XQ1Z, XQ2Z and XQ3Z today"
+    assert list(ph.values()) == ["ЦА", "tree", "Си++"]
+
+
+def test_protect_without_terms_is_identity():
+    assert protect("Hello.", {}) == ("Hello.", {})
+    assert protect("", MT_TERMS) == ("", {})
+    assert protect("Nothing here.", MT_TERMS) == ("Nothing here.", {})
+
+
+def test_restore_round_trip():
+    text, ph = protect("Climate finance for Central Asia.", MT_TERMS)
+    assert restore(text, ph) == "климатическое финансирование for Центральная Азия."
+
+
+@pytest.mark.parametrize("mt_output, expected", [
+    ("Мы обсуждаем XQ1Z в XQ2Z.", "Мы обсуждаем климат в ПРООН."),
+    ("Мы обсуждаем XQ 1 Z в xq2z .", "Мы обсуждаем климат в ПРООН."),
+    ("Мы обсуждаемXQ1Zв ХQ2Z!", "Мы обсуждаем климат в ПРООН!"),
+    ("(XQ1Z) и «XQ2Z»", "(климат) и «ПРООН»"),
+    ("XQ1Z, XQ2Z", "климат, ПРООН"),
+])
+def test_restore_tolerates_spacing_changes(mt_output, expected):
+    assert restore(mt_output, {"XQ1Z": "климат", "XQ2Z": "ПРООН"}) == expected
+
+
+def test_restore_lost_and_invented_placeholders(caplog):
+    with caplog.at_level(logging.DEBUG, logger="captioner.routing.glossary"):
+        assert restore("Только XQ1Z и XQ7Z тут.", {"XQ1Z": "климат", "XQ2Z": "ПРООН"}) == \
+            "Только климат и тут."
+        assert restore("(XQ7Z) и XQ8Z.", {"XQ1Z": "климат"}) == "() и."
+    assert restore("Модель XQ7Z без глоссария.", {}) == "Модель XQ7Z без глоссария."
+    assert "lost placeholder XQ2Z" in caplog.text
+    assert "made up" in caplog.text
+    assert restore("Без замен.", {}) == "Без замен."
+
+
+
+def test_fixes_and_protection_find_terms_alike():
+    # One matcher: what fix() rewrites into a term's form, protect() guards, and the
+    # same longer word containing the term is left alone by both.
+    g = Glossary((GlossaryTerm(en="Green Climate Fund", ru="Зелёный климатический фонд"),))
+    terms = g.mapping("ru", "en")
+    for text in ("зеленый  климатический ФОНД", "Зелёный\nклиматический фонд"):
+        assert g.fix(text, "en") == "Green Climate Fund"
+        assert protect(text, terms) == ("XQ1Z", {"XQ1Z": "Green Climate Fund"})
+    longer = "Зелёный климатический фондик"
+    assert g.fix(longer, "en") == longer
+    assert protect(longer, terms) == (longer, {})
 
 # --- the config ---------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 """The machine-translation stage: committed floor text in, machine captions out.
 
 The stage runs inside a real event loop with a real executor. Engines are either the
-tiny random Argos package of :mod:`tests.argos_fixture` (plumbing: loading, threads,
-CTranslate2 calls; its output is gibberish) or fakes that echo their input, so the
-joining, ordering and glossary wiring can be checked exactly. The end of the module
+tiny random Argos package of :mod:`captioner.routing.tiny_argos` (plumbing: loading,
+threads, CTranslate2 calls; its output is gibberish) or fakes that echo their input, so
+the joining, ordering and glossary wiring can be checked exactly. The end of the module
 runs ``captioner run`` with a corrupt and with a valid package in a model store of its
 own (real Whisper: integration).
 """
@@ -24,10 +24,11 @@ import pytest
 from captioner.config import Config, GlossaryTerm, TranslationConfig
 from captioner.events import Caption, Segment, Status
 from captioner.room.build import build_translation
+from captioner.routing.argos import ArgosTranslator, read_package
 from captioner.routing.glossary import Glossary
 from captioner.routing.mt import ArgosEngine, MachineTranslation, WhisperTranslateEngine
-from captioner.routing.translate import ArgosTranslator, TimedText, read_package
-from tests.argos_fixture import build_package_dir
+from captioner.routing.sentences import TimedText
+from captioner.routing.tiny_argos import build_package_dir
 from tests.conftest import run_cli
 
 GLOSSARY = Glossary((
@@ -415,7 +416,8 @@ async def test_argos_packages_load_and_warm_up_off_the_event_loop(tiny_dir, tmp_
             calls.append(("warm_up", threading.current_thread()))
             return 0.0
 
-    monkeypatch.setattr("captioner.routing.translate.ArgosTranslator", RecordingTranslator)
+    # Patched where captioner.runner looks it up when it builds the stage.
+    monkeypatch.setattr("captioner.routing.argos.ArgosTranslator", RecordingTranslator)
     monkeypatch.setenv("ARGOS_PACKAGES_DIR", str(tmp_path / "argos-home"))
     shutil.copytree(tiny_dir, tmp_path / "models" / "argos-en-ru")
     cfg = Config(translation=TranslationConfig(engine="argos"))

@@ -14,7 +14,7 @@ from captioner.record.current import open_record
 from captioner.record.journal import Journal, read_journal
 from captioner.record.session import SessionDir
 from captioner.room.build import RoomPlan, build_translation, record_request
-from captioner.routing import translate
+from captioner.routing import argos
 from captioner.routing.glossary import Glossary
 from captioner.runner import RunOptions, run_session
 from captioner.synth import silence, write_wav
@@ -63,8 +63,8 @@ def test_a_broken_package_is_degraded_and_whisper_stands_in(tmp_path, monkeypatc
     def refuse(package, **kwargs):
         raise RuntimeError("model.bin is not a CTranslate2 model")
 
-    monkeypatch.setattr(translate, "discover_packages", lambda root: [BrokenPackage(tmp_path)])
-    monkeypatch.setattr(translate, "ArgosTranslator", refuse)
+    monkeypatch.setattr(argos, "discover_packages", lambda root: [BrokenPackage(tmp_path)])
+    monkeypatch.setattr(argos, "ArgosTranslator", refuse)
     statuses = start_up(config("auto"), tmp_path)
     assert said(statuses) == [("translation_degraded", "en"), ("translation_available", "en"),
                               ("translation_unavailable", "ru")]

@@ -147,7 +147,8 @@ def _translation_engines(cfg: Config, engine, glossary: Glossary,
     """Source language -> engine, and the statuses of the directions without one
     (blocking: loads and warms up the Argos packages)."""
     from captioner.routing.mt import ArgosEngine, WhisperTranslateEngine
-    from captioner.routing.translate import ArgosTranslator, choose_engine, discover_packages
+    from captioner.routing.argos import ArgosTranslator, discover_packages
+    from captioner.routing.translate import choose_engine
 
     packages = discover_packages(store_root) if cfg.translation.engine != "whisper" else []
     engines: dict = {}

@@ -1,3 +1,3 @@
-"""Which caption goes to which track and language: tracks, glossary, sentences, translation
-engines.
+"""Which caption goes to which track and language: tracks, glossary, sentences, Argos
+packages, the choice of translation engine and the translation stage.
 """

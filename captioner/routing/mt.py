@@ -1,11 +1,12 @@
 """The machine-translation stage: committed floor captions in, translated captions out.
 
 Only committed text is translated, so a translated screen never rewrites itself.
-Fragments are joined into sentences first (:class:`captioner.routing.translate.SentenceJoiner`),
-glossary terms are protected with placeholders, and the engine runs in its own
-executor, one request at a time per stage, in order. An engine that translates speech
-gets the sentence's audio with it, taken on the loop when the sentence is queued: the
-input worker changes its recent audio on the loop, so no other thread may read it.
+Fragments are joined into sentences first
+(:class:`captioner.routing.sentences.SentenceJoiner`), glossary terms are protected with
+placeholders, and the engine runs in its own executor, one request at a time per stage,
+in order. An engine that translates speech gets the sentence's audio with it, taken on
+the loop when the sentence is queued: the input worker changes its recent audio on the
+loop, so no other thread may read it.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import numpy as np
 
 from captioner.events import Caption, Status
 from captioner.languages import other
-from captioner.routing.glossary import Glossary
+from captioner.routing.glossary import Glossary, protect, restore
+from captioner.routing.sentences import SentenceJoiner, TimedText
 from captioner.routing.tracks import machine_caption
-from captioner.routing.translate import SentenceJoiner, TimedText, protect, restore
 from captioner.states import TRANSLATION_DROPPED, TRANSLATION_ERROR
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class _Sentence:
 
 
 class ArgosEngine:
-    """An :class:`~captioner.routing.translate.ArgosTranslator` with glossary protection."""
+    """An :class:`~captioner.routing.argos.ArgosTranslator` with glossary protection."""
 
     def __init__(self, translator, glossary: Glossary) -> None:
         self.translator = translator

@@ -1,4 +1,9 @@
-"""Builds a tiny but real Argos Translate package for the tests and the benchmark.
+"""A tool for the tests and the benchmarks: builds a tiny Argos package with random weights.
+
+This is not a translation model and nothing in a live session uses it. It writes a
+tiny but real Argos Translate package, so that the tests and ``bench.translate`` /
+``bench.tracks`` can load, decode and install a package where no real one is
+installed (and with no network to fetch one).
 
 The package has the layout of a published ``.argosmodel``: one top folder holding
 ``metadata.json``, ``sentencepiece.model`` and ``model/`` (a CTranslate2 Transformer

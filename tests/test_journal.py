@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -228,6 +230,31 @@ def test_fsync_at_most_every_half_second(tmp_path, monkeypatch):
     journal.close()  # idempotent
     with pytest.raises(ValueError, match="closed"):
         journal.append(cap(9))
+
+
+def folder_fsync_failing(code: int):
+    """An ``os.fsync`` that fails with ``code`` for folders and works for files."""
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(code, os.strerror(code))
+        real(fd)
+
+    return fsync
+
+
+def test_a_folder_that_cannot_be_synced_is_fine_but_a_failing_one_is_an_error(tmp_path,
+                                                                               monkeypatch):
+    monkeypatch.setattr(os, "fsync", folder_fsync_failing(errno.EINVAL))
+    with Journal(tmp_path / "a.jsonl") as journal:  # e.g. a network filesystem
+        assert journal.append(cap(1))
+    monkeypatch.setattr(os, "fsync", folder_fsync_failing(errno.EIO))
+    opened = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    with pytest.raises(CaptionerError, match="cannot open the journal.*disk I/O error"):
+        Journal(tmp_path / "b.jsonl")
+    if opened is not None:
+        assert len(os.listdir("/proc/self/fd")) == opened  # the descriptor was closed
 
 
 def _read_reported(proc: subprocess.Popen, until: int, timeout_s: float) -> list[int]:

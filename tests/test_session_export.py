@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -191,6 +193,28 @@ def test_resume_and_close_update_the_metadata(tmp_path):
     with again.open_journal() as journal:
         assert journal.last_seq == 1
 
+
+
+def test_a_failing_disk_is_an_error_but_a_folder_that_cannot_be_synced_is_not(tmp_path,
+                                                                              monkeypatch):
+    real = os.fsync
+
+    def folder_fsync_failing(code: int):
+        def fsync(fd: int) -> None:
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                raise OSError(code, os.strerror(code))
+            real(fd)
+        return fsync
+
+    monkeypatch.setattr(os, "fsync", folder_fsync_failing(errno.ENOTSUP))
+    session = SessionDir.create(tmp_path, "t", START)  # e.g. a network filesystem
+    session.close(START + timedelta(minutes=1))
+    assert SessionDir.open(session.path).stopped_at == START + timedelta(minutes=1)
+    monkeypatch.setattr(os, "fsync", folder_fsync_failing(errno.EIO))
+    with pytest.raises(CaptionerError, match="cannot create a session folder"):
+        SessionDir.create(tmp_path, "u", START)
+    with pytest.raises(CaptionerError, match="session.json: cannot write"):
+        session.save()
 
 # -- audio recording ----------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ import dataclasses
 import io
 import json
 import logging
-import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ from captioner.config import CaptionsConfig
 from captioner.delivery.wire import caption_to_dict, status_to_dict
 from captioner.errors import CaptionerError
 from captioner.events import Caption, Status
+from captioner.files import atomic_write_bytes
 from captioner.languages import LANGUAGES
 from captioner.layout import Cue, cues_from_text, retime
 from captioner.record.export import to_srt, to_vtt
@@ -450,15 +450,6 @@ def captions_config(meta: dict[str, Any]) -> CaptionsConfig:
 # -- files ----------------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
 def load_transcript(session: SessionDir) -> tuple[Transcript, JournalRead]:
     """Reads a session's journal into a :class:`Transcript` (damage is skipped)."""
     read = read_journal(session.journal_path)
@@ -536,7 +527,7 @@ def export_session(session_dir: str | Path | SessionDir, formats: Sequence[str] 
     try:
         session.export_dir.mkdir(exist_ok=True)
         for path, data in outputs:
-            _write_atomic(path, data)
+            atomic_write_bytes(path, data)
     except OSError as exc:
         raise CaptionerError(f"{session.export_dir}: cannot write exports "
                              f"({exc.strerror or exc})") from None

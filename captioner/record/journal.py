@@ -41,6 +41,7 @@ from typing import Any
 from captioner.delivery.wire import caption_from_dict, encode
 from captioner.errors import CaptionerError
 from captioner.events import Caption, Status
+from captioner.files import fsync_dir
 from captioner.states import JOURNALED
 
 log = logging.getLogger(__name__)
@@ -258,7 +259,13 @@ class Journal:
             self._closed = True
             raise CaptionerError(f"{self.path}: journal already has lines",
                                  hint="resume it with Journal.open_existing()")
-        _fsync_dir(self.path.parent)
+        try:
+            fsync_dir(self.path.parent)  # the new file's entry in its folder
+        except OSError as exc:
+            os.close(self._fd)
+            self._closed = True
+            raise CaptionerError(f"{self.path}: cannot open the journal "
+                                 f"({describe_os_error(exc)})") from None
         self._last_fsync = clock()
 
     @classmethod
@@ -489,15 +496,3 @@ def _torn_copy_path(path: Path) -> Path:
     return candidate
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Makes a newly created file's directory entry durable (best effort)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

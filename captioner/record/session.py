@@ -34,6 +34,7 @@ import numpy as np
 from captioner import __version__
 from captioner.errors import CaptionerError
 from captioner.events import SAMPLE_RATE, Status
+from captioner.files import atomic_write_text, fsync_dir
 from captioner.record.journal import JOURNAL_NAME, Journal
 from captioner.states import INPUT_LOST, INPUT_RESTORED
 
@@ -76,23 +77,12 @@ def _safe_name(input_id: str) -> str:
 
 
 def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
-    """Writes JSON through a temporary file, fsync and rename: never half-written."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    data = (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-    _fsync_dir(path.parent)
+    """Writes JSON through a temporary file, fsync and rename: never half-written.
 
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    Raises:
+        OSError: as :func:`captioner.files.atomic_write_text`.
+    """
+    atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
 
 
 def _aware(now: datetime | None) -> datetime:
@@ -197,7 +187,7 @@ class SessionDir:
             (staging / JOURNAL_NAME).touch()
             write_json_atomic(staging / SESSION_FILE, meta)
             staging.rename(target)
-            _fsync_dir(root)
+            fsync_dir(root)
         except OSError as exc:
             raise CaptionerError(f"{root}: cannot create a session folder "
                                  f"({exc.strerror or exc})") from None

@@ -20,7 +20,7 @@ from captioner.record.docexport import (
     language_track,
     load_transcript,
 )
-from captioner.record.journal import read_journal
+from captioner.record.journal_read import read_journal
 from captioner.record.session import SessionDir
 from tests.sessiontools import (
     EN_WORDS,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from captioner.config import Config, SessionConfig, TranslationConfig
 from captioner.events import Status
-from captioner.record.journal import Journal, read_journal
+from captioner.record.journal import Journal
+from captioner.record.journal_read import read_journal
 from captioner.record.session import SessionDir
 from captioner.routing import translate
 from captioner.routing.glossary import Glossary

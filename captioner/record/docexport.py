@@ -37,7 +37,7 @@ from captioner.files import atomic_write_bytes
 from captioner.languages import LANGUAGES
 from captioner.layout import Cue, cues_from_text, retime
 from captioner.record.export import to_srt, to_vtt
-from captioner.record.journal import JournalRead, read_journal
+from captioner.record.journal_read import JournalRead, read_journal
 from captioner.record.session import SessionDir
 from captioner.states import INPUT_LOST, INPUT_RESTORED
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from captioner.events import Caption
 from captioner.record.journal import Journal
-from captioner.record.session import AudioRecorder
+from captioner.record.recorder import AudioRecorder
 
 EMITTED_NS = 1_746_075_600_000_000_000
 

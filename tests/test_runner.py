@@ -11,7 +11,8 @@ from pathlib import Path
 from captioner.config import Config, SessionConfig, TranslationConfig
 from captioner.events import Status
 from captioner.record.current import open_record
-from captioner.record.journal import Journal, read_journal
+from captioner.record.journal import Journal
+from captioner.record.journal_read import read_journal
 from captioner.record.session import SessionDir
 from captioner.room.build import RoomPlan, build_translation, record_request
 from captioner.routing import argos

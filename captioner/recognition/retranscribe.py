@@ -38,7 +38,7 @@ def session_audio(session_dir: Path) -> dict[str, np.ndarray]:
     Raises:
         CaptionerError: the session has no recorded audio.
     """
-    from captioner.record.session import read_segments
+    from captioner.record.recorder import read_segments
 
     per_input: dict[str, list[tuple[float, np.ndarray]]] = {}
     for seg in read_segments(session_dir / "audio"):

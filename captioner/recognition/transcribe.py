@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from captioner import __version__
 from captioner.config import Config
 from captioner.errors import AudioError, CaptionerError
 from captioner.events import SAMPLE_RATE, Segment
+from captioner.files import atomic_write_text
 from captioner.inputs.audio import decode_file
 from captioner.recognition.asr import WhisperEngine
 from captioner.record.export import render
@@ -36,16 +36,6 @@ class FileResult:
     error: str | None = None
     audio_s: float = 0.0
     elapsed_s: float = 0.0
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
 
 
 @dataclass(frozen=True)
@@ -255,7 +245,7 @@ def transcribe_file(engine: WhisperEngine, path: Path, cfg: Config, language: st
         out_dir.mkdir(parents=True, exist_ok=True)
         for fmt in formats:
             target = out_dir / f"{path.stem}.{fmt}"
-            write_atomic(target, render(fmt, segments, cfg.captions, meta))
+            atomic_write_text(target, render(fmt, segments, cfg.captions, meta))
             outputs.append(target)
     except OSError as exc:
         return FileResult(path, ok=False, lang=lang, error=f"{path}: could not write outputs "

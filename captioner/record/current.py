@@ -23,7 +23,8 @@ from captioner.bus.messages import RecordFigures
 from captioner.errors import CaptionerError
 from captioner.events import AudioChunk, Caption, Status
 from captioner.record.journal import Journal, is_journaled
-from captioner.record.session import AudioRecorder, SessionDir
+from captioner.record.recorder import AudioRecorder
+from captioner.record.session import SessionDir
 from captioner.states import RECORDING_ERROR, RECORDING_OK, SESSION_RESUMED
 
 log = logging.getLogger(__name__)

@@ -146,8 +146,8 @@ def _translation_engines(cfg: Config, engine, glossary: Glossary,
                          store_root: Path) -> tuple[Mapping, list[Status]]:
     """Source language -> engine, and the statuses of the directions without one
     (blocking: loads and warms up the Argos packages)."""
-    from captioner.routing.mt import ArgosEngine, WhisperTranslateEngine
     from captioner.routing.argos import ArgosTranslator, discover_packages
+    from captioner.routing.mt import ArgosEngine, WhisperTranslateEngine
     from captioner.routing.translate import choose_engine
 
     packages = discover_packages(store_root) if cfg.translation.engine != "whisper" else []

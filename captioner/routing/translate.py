@@ -16,7 +16,6 @@ from typing import Protocol, runtime_checkable
 
 from captioner.routing.argos import ArgosPackage
 
-
 WHISPER_TRANSLATE = "whisper-translate"
 
 

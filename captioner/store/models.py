@@ -22,6 +22,7 @@ from pathlib import Path
 
 from captioner.config import PROJECT_ROOT
 from captioner.errors import ModelError
+from captioner.files import fsync_dir
 from captioner.store.catalog import CATALOG, known_names, store_dirname
 
 log = logging.getLogger(__name__)
@@ -220,7 +221,7 @@ class ModelStore:
             shutil.rmtree(trash, ignore_errors=True)
         else:
             staging.rename(final)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         model = self._read_manifest(final)
         assert model is not None
         return model
@@ -284,12 +285,3 @@ def _write_synced(path: Path, text: str) -> None:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -28,13 +28,13 @@ import numpy as np
 
 from captioner.errors import AudioError
 from captioner.events import SAMPLE_RATE, AudioChunk, Status
-from captioner.inputs.levels import LevelMeter
+from captioner.inputs.continuity import BACKOFF_S, Backoff, Continuity
+from captioner.inputs.levels import InputMeters
 
 log = logging.getLogger(__name__)
 
 BLOCK_S = 0.1
 QUEUE_BLOCKS = 50                       # about 5 s of audio at BLOCK_S
-BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 5.0)   # then 5 s for ever
 DEFAULT_SPECS = ("mic", "default")
 DEVICES_HINT = "run `captioner devices` to list the inputs"
 
@@ -344,12 +344,12 @@ class _Converter:
         self._expected_frame = 0
         self._resamplers: dict[str, Any] = {}
         self._emitted: dict[str, int] = {}   # 16 kHz samples out since the segment began
-        self._meters: dict[str, LevelMeter] = {}
+        self._meters: InputMeters | None = None   # for the current rate
 
     def start_stream(self, start_s: float, rate: float) -> None:
         """Begins a freshly opened stream whose first frame is at stream time ``start_s``."""
         if rate != self.rate:
-            self._meters.clear()
+            self._meters = InputMeters(rate, self.publish_every_s)
         self.rate = rate
         self._stream_start_s = self._segment_s = start_s
         self._expected_frame = 0
@@ -380,19 +380,7 @@ class _Converter:
                                       self._segment_s + self._emitted[name] / SAMPLE_RATE,
                                       block.captured_ns))
                 self._emitted[name] += samples.size
-            meter = self._meters.get(name)
-            if meter is None:
-                meter = self._meters[name] = LevelMeter(self.rate, self.publish_every_s)
-            levels, warnings = meter.add(mono)
-            if levels is not None:
-                out.append(Status("levels", time.time_ns(), input_id=name, detail={
-                    "rms_dbfs": levels.rms_dbfs, "peak_dbfs": levels.peak_dbfs,
-                    "clipping": levels.clipping, "silent": levels.silent,
-                    "overflows": overflows, "dropped": dropped}))
-            for warning in warnings:
-                out.append(Status("warning" if warning.active else "warning_cleared",
-                                  time.time_ns(), input_id=name,
-                                  detail={"kind": warning.kind, **warning.detail}))
+            out.extend(self._meters.add(name, mono, time.time_ns(), overflows, dropped))
         return out
 
     def flush(self) -> list[AudioChunk]:
@@ -581,26 +569,22 @@ class MicrophoneSource:
         self._stream, device, rate, n_channels = await loop.run_in_executor(
             None, self._open, loop, None, self._generation)
         convert = _Converter(self.channels, self.publish_every_s)
-        opened_at, flowing = time.monotonic(), False
-        last_block: float | None = None  # monotonic arrival of the last block processed
-        listening = False
-        lost = False
-        lost_after: float | None = None  # monotonic arrival of the last block before a loss
-        attempt = 0
+        continuity, backoff = Continuity(), Backoff(self.backoff_s)
+        continuity.opened()
+        opened_at = time.monotonic()
         try:
             while not self._stopped.is_set():
                 if self._stream is None:
-                    delay = self.backoff_s[min(attempt, len(self.backoff_s) - 1)]
-                    attempt += 1
                     try:
-                        await asyncio.wait_for(self._stopped.wait(), delay)
+                        await asyncio.wait_for(self._stopped.wait(), backoff.next_s())
                         break
                     except TimeoutError:
                         pass
                     reopened = await self._reopen(loop, device)
                     if reopened is not None:
                         device, rate, n_channels = reopened
-                        opened_at, flowing = time.monotonic(), False
+                        opened_at = time.monotonic()
+                        continuity.opened()
                     continue
 
                 # The watchdog goes by the callback's arrivals, not by what was processed,
@@ -619,30 +603,24 @@ class MicrophoneSource:
                     break
 
                 for block in self._queue.drain():
-                    if not flowing:  # the first block of a freshly opened stream
-                        flowing = True
-                        start_s = 0.0
-                        if lost:
-                            gap_s = 0.0
-                            if listening and lost_after is not None:
-                                began = block.arrived - len(block.samples) / rate
-                                gap_s = max(0.0, began - lost_after)
-                                start_s = convert.end_s + gap_s
-                            lost, attempt = False, 0
-                            log.info("audio input %s back after %.1f s", device.name, gap_s)
-                            yield Status("input_restored", time.time_ns(), detail={
-                                "device": device.name, "gap_s": round(gap_s, 3)})
-                        if not listening:
-                            listening = True
-                            yield Status("listening", time.time_ns(), detail={
-                                "source": "microphone", "device": device.name,
-                                "hostapi": device.hostapi, "samplerate": rate,
-                                "channels": n_channels, "inputs": list(self.inputs),
-                                "channel_map": dict(self.channels)})
-                        convert.start_stream(start_s, rate)
-                    last_block = block.arrived
+                    if continuity.starting:  # the first block of a freshly opened stream
+                        start = continuity.start(
+                            block.arrived - len(block.samples) / rate, time.time_ns(),
+                            {"device": device.name},
+                            {"source": "microphone", "device": device.name,
+                             "hostapi": device.hostapi, "samplerate": rate,
+                             "channels": n_channels, "inputs": list(self.inputs),
+                             "channel_map": dict(self.channels)})
+                        if start.gap_s is not None:
+                            backoff.reset()
+                            log.info("audio input %s back after %.1f s", device.name,
+                                     start.gap_s)
+                        for status in start.statuses:
+                            yield status
+                        convert.start_stream(start.start_s, rate)
                     for event in convert.feed(block, self.overflows, self.dropped):
                         yield event
+                    continuity.delivered(block.arrived, convert.end_s)
 
                 now, arrival = time.monotonic(), self._last_arrival
                 if self._stream_ended:
@@ -657,14 +635,13 @@ class MicrophoneSource:
                 await loop.run_in_executor(None, self._close)
                 for chunk in convert.flush():
                     yield chunk
-                if lost:
+                lost = continuity.lose(why, time.time_ns(), {"device": device.name})
+                if lost is None:
                     log.debug("reopened %s, but %s", device.name, why)
                     continue
-                lost, attempt = True, 0
-                lost_after = last_block
+                backoff.reset()
                 log.warning("audio input %s lost: %s", device.name, why)
-                yield Status("input_lost", time.time_ns(), detail={
-                    "device": device.name, "error": why})
+                yield lost
 
             self._generation += 1
             await loop.run_in_executor(None, self._close)

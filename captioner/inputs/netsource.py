@@ -55,13 +55,13 @@ import numpy as np
 
 from captioner.errors import AudioError
 from captioner.events import SAMPLE_RATE, AudioChunk, Status
-from captioner.inputs.levels import LevelMeter
+from captioner.inputs.continuity import BACKOFF_S, Backoff, Continuity
+from captioner.inputs.levels import InputMeters
 
 log = logging.getLogger(__name__)
 
 BLOCK_S = 0.1
 MAILBOX_BLOCKS = 50                     # about 5 s of audio at BLOCK_S
-BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 5.0)   # then 5 s for ever
 PROBE_BYTES = 128 * 1024               # at most this much is read to find the format
 URL_HINT = "check the URL, and that the stream is being sent"
 
@@ -377,16 +377,14 @@ class NetworkSource:
         """The reader thread: connect, pump, reconnect with backoff, until halted."""
         cursor = _Cursor()
         container, self._connected = self._connected, None
-        connections = attempt = 0
+        connections = 0
+        backoff = Backoff(self.backoff_s)
         connected_at = time.monotonic()
         try:
             while not self._halt.is_set():
                 if container is None:
-                    if connections:
-                        delay = self.backoff_s[min(attempt, len(self.backoff_s) - 1)]
-                        attempt += 1
-                        if self._halt.wait(delay):
-                            break
+                    if connections and self._halt.wait(backoff.next_s()):
+                        break
                     connected_at = time.monotonic()
                     try:
                         container = self._open()
@@ -413,7 +411,7 @@ class NetworkSource:
                     container.close()
                     container = None
                 if cursor.delivered:
-                    attempt = 0
+                    backoff.reset()
                 if ended:
                     self._post(loop, _Ended())
                     return
@@ -513,13 +511,12 @@ class NetworkSource:
         self._thread = threading.Thread(target=self._read, args=(loop,), daemon=True,
                                         name="netsource")
         self._thread.start()
-        meters: dict[str, LevelMeter] = {}
+        meters = InputMeters(SAMPLE_RATE, self.publish_every_s)
+        continuity = Continuity()
+        who = {"url": self.shown_url}
         info: dict = {}
-        fresh = listening = lost = False
-        segment_s = end_s = 0.0
+        segment_s = 0.0
         connected_at = 0.0
-        last_arrival: float | None = None   # monotonic arrival of the latest block
-        lost_after: float | None = None     # ...of the last block before a loss
         try:
             while True:
                 halted = self._halt.is_set()
@@ -529,47 +526,38 @@ class NetworkSource:
                 for msg in self._mailbox.drain():
                     if isinstance(msg, _Audio):
                         n = len(next(iter(msg.arrays.values())))
-                        if fresh:   # the first block of a connection
-                            fresh = False
-                            if lost:
-                                gap_s = 0.0
-                                if listening and lost_after is not None:
-                                    # A live sender starts at the connection; a paced
-                                    # recording when its first block is due.
-                                    began = connected_at if info.get("live") \
-                                        else msg.arrived - n / SAMPLE_RATE
-                                    gap_s = max(0.0, began - lost_after)
-                                segment_s = end_s + gap_s
-                                lost = False
+                        if continuity.starting:   # the first block of a connection
+                            # A live sender starts at the connection; a paced recording
+                            # when its first block is due.
+                            began = connected_at if info.get("live") \
+                                else msg.arrived - n / SAMPLE_RATE
+                            start = continuity.start(began, time.time_ns(), who, {
+                                "source": "network", **info, "inputs": list(self.inputs),
+                                "channel_map": dict(self.channels)})
+                            if start.gap_s is not None:
                                 log.info("network input %s back after %.1f s",
-                                         self.shown_url, gap_s)
-                                yield Status("input_restored", time.time_ns(), detail={
-                                    "url": self.shown_url, "gap_s": round(gap_s, 3)})
-                            else:
-                                segment_s = end_s
-                            if not listening:
-                                listening = True
-                                yield Status("listening", time.time_ns(), detail={
-                                    "source": "network", **info, "inputs": list(self.inputs),
-                                    "channel_map": dict(self.channels)})
+                                         self.shown_url, start.gap_s)
+                            for status in start.statuses:
+                                yield status
+                            segment_s = start.start_s
                         start_s = segment_s + msg.offset / SAMPLE_RATE
-                        end_s = start_s + n / SAMPLE_RATE
                         for name, samples in msg.arrays.items():
                             yield AudioChunk(name, samples, start_s, msg.captured_ns)
-                            for event in self._meter(meters, name, samples):
+                            for event in meters.add(name, samples, time.time_ns(),
+                                                    dropped=self.dropped):
                                 yield event
-                        last_arrival = msg.arrived
+                        continuity.delivered(msg.arrived, start_s + n / SAMPLE_RATE)
                     elif isinstance(msg, _Opened):
-                        info, fresh, connected_at = msg.info, True, msg.connected_at
+                        info, connected_at = msg.info, msg.connected_at
+                        continuity.opened()
                     elif isinstance(msg, _Lost):
-                        if lost:
+                        lost = continuity.lose(msg.error, time.time_ns(), who)
+                        if lost is None:
                             log.debug("network input %s still lost: %s", self.shown_url,
                                       msg.error)
                             continue
-                        lost, lost_after = True, last_arrival
                         log.warning("network input %s lost: %s", self.shown_url, msg.error)
-                        yield Status("input_lost", time.time_ns(), detail={
-                            "url": self.shown_url, "error": msg.error})
+                        yield lost
                     elif isinstance(msg, _Ended):
                         yield Status("ended", time.time_ns(), detail={
                             "source": "network", "url": self.shown_url})
@@ -584,21 +572,3 @@ class NetworkSource:
         finally:
             self._halt.set()
             self._mailbox.wake_all()
-
-    def _meter(self, meters: dict[str, LevelMeter], name: str,
-               samples: np.ndarray) -> list[Status]:
-        meter = meters.get(name)
-        if meter is None:
-            meter = meters[name] = LevelMeter(SAMPLE_RATE, self.publish_every_s)
-        levels, warnings = meter.add(samples)
-        out = []
-        if levels is not None:
-            out.append(Status("levels", time.time_ns(), input_id=name, detail={
-                "rms_dbfs": levels.rms_dbfs, "peak_dbfs": levels.peak_dbfs,
-                "clipping": levels.clipping, "silent": levels.silent,
-                "overflows": 0, "dropped": self.dropped}))
-        for warning in warnings:
-            out.append(Status("warning" if warning.active else "warning_cleared",
-                              time.time_ns(), input_id=name,
-                              detail={"kind": warning.kind, **warning.detail}))
-        return out

@@ -37,10 +37,10 @@ from captioner.inputs.devices import (
     resolve_device,
 )
 from captioner.inputs.levels import InputMeters
+from captioner.inputs.sources import BLOCK_S
 
 log = logging.getLogger(__name__)
 
-BLOCK_S = 0.1
 QUEUE_BLOCKS = 50                       # about 5 s of audio at BLOCK_S
 
 T = TypeVar("T")

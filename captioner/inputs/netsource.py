@@ -60,10 +60,9 @@ from captioner.inputs.netreader import (
     Opened,
     StreamReader,
 )
+from captioner.inputs.sources import BLOCK_S
 
 log = logging.getLogger(__name__)
-
-BLOCK_S = 0.1
 
 
 def redact(url: str) -> str:

@@ -203,7 +203,7 @@ def export(args: argparse.Namespace) -> int:
 
 
 def devices(args: argparse.Namespace) -> int:
-    from captioner.inputs.capture import format_devices, list_devices
+    from captioner.inputs.devices import format_devices, list_devices
 
     try:
         found = list_devices()

@@ -68,7 +68,7 @@ def _looks_like_file(spec: str) -> bool:
 
 def _default_device_available() -> bool:
     try:
-        from captioner.inputs.capture import list_devices
+        from captioner.inputs.devices import list_devices
 
         return any(d.is_default for d in list_devices())
     except Exception as exc:  # no PortAudio, no sound server: treat as no microphone
@@ -129,7 +129,8 @@ async def open_source(plan: tuple[str, str, tuple[InputConfig, ...]],
         source = NetworkSource(target, channels, speed=speed)
         await asyncio.to_thread(source.connect)
         return source
-    from captioner.inputs.capture import MicrophoneSource, resolve_device
+    from captioner.inputs.capture import MicrophoneSource
+    from captioner.inputs.devices import resolve_device
 
     resolve_device(target)  # fail now, with the list of devices, if it does not exist
     return MicrophoneSource(target, channels)

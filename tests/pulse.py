@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captioner.inputs.capture import list_devices
+from captioner.inputs.devices import list_devices
 
 TOOLS = ("pulseaudio", "pactl", "paplay")
 

@@ -1,1 +1,2 @@
-"""Where audio comes from: the source protocol, files, microphones, network streams, levels."""
+"""Where audio comes from: the source protocol, files, sound devices, network streams,
+levels, and the continuity of a live input across losses."""

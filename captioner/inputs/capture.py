@@ -1,11 +1,11 @@
-"""Live capture from a sound card: device listing and resolution, and the microphone source.
+"""Live capture from a sound card: the microphone source.
 
 The AV technician plugs the mixer into the laptop; :class:`MicrophoneSource` opens it
-through PortAudio (``sounddevice``), splits the channels into inputs ("floor" on
-channel 1, "booth" on channel 2...), resamples each to 16 kHz with a stateful soxr
-resampler, meters them, and survives the cable being pulled: it reports the loss,
-reopens the device by name with backoff, and keeps stream time aligned with the wall
-clock across the gap.
+through PortAudio (``sounddevice``, by way of :mod:`captioner.inputs.devices`), splits
+the channels into inputs ("floor" on channel 1, "booth" on channel 2...), resamples each
+to 16 kHz with a stateful soxr resampler, meters them, and survives the cable being
+pulled: it reports the loss, reopens the device by name with backoff, and keeps stream
+time aligned with the wall clock across the gap (:mod:`captioner.inputs.continuity`).
 
 Threads: the PortAudio callback only copies the buffer and hands it to the event loop
 with ``loop.call_soon_threadsafe``; everything else runs on the loop, and the blocking
@@ -16,266 +16,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from captioner.errors import AudioError
 from captioner.events import SAMPLE_RATE, AudioChunk, Status
-from captioner.inputs.levels import LevelMeter
+from captioner.inputs.continuity import BACKOFF_S, Backoff, Continuity
+from captioner.inputs.devices import (
+    DEVICES_HINT,
+    CaptureBackend,
+    DeviceInfo,
+    InputStreamLike,
+    PortAudioBackend,
+    refind_device,
+    resolve_device,
+)
+from captioner.inputs.levels import InputMeters
+from captioner.inputs.sources import BLOCK_S
 
 log = logging.getLogger(__name__)
 
-BLOCK_S = 0.1
 QUEUE_BLOCKS = 50                       # about 5 s of audio at BLOCK_S
-BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 5.0)   # then 5 s for ever
-DEFAULT_SPECS = ("mic", "default")
-DEVICES_HINT = "run `captioner devices` to list the inputs"
-
-# PortAudio is one process-wide library: re-scanning (terminate + initialise) while
-# another thread opens a stream would pull the rug from under it.
-_portaudio_lock = threading.Lock()
 
 T = TypeVar("T")
-
-
-# -- devices -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceInfo:
-    """An input-capable sound device as PortAudio lists it.
-
-    Attributes:
-        index: PortAudio device index (changes when devices come and go).
-        name: Device name as PortAudio reports it.
-        hostapi: Host API name (``ALSA``, ``Core Audio``, ``Windows WASAPI``...).
-        max_input_channels: Input channels the device offers.
-        default_samplerate: The device's native/default rate in Hz.
-        is_default: Whether it is the default input.
-    """
-
-    index: int
-    name: str
-    hostapi: str
-    max_input_channels: int
-    default_samplerate: float
-    is_default: bool = False
-
-
-def _sounddevice():
-    """Imports sounddevice, turning a missing PortAudio library into an AudioError."""
-    try:
-        import sounddevice
-    except OSError as exc:
-        raise AudioError(f"cannot load the PortAudio library ({exc})",
-                         hint="install it: apt install libportaudio2") from None
-    return sounddevice
-
-
-def devices_from(raw: Sequence[Mapping[str, Any]], hostapis: Sequence[Mapping[str, Any]],
-                 default_input: int | None) -> list[DeviceInfo]:
-    """Builds the input-device list from what ``sounddevice.query_devices`` returns.
-
-    Args:
-        raw: Device dicts (``name``, ``hostapi``, ``max_input_channels``,
-            ``default_samplerate``), in index order.
-        hostapis: Host API dicts (``name``, ``default_input_device``).
-        default_input: Index of the default input, or None/-1 for "ask the host APIs".
-
-    Returns:
-        The devices with at least one input channel.
-    """
-    if default_input is None or default_input < 0:
-        default_input = next((int(api["default_input_device"]) for api in hostapis
-                              if int(api.get("default_input_device", -1)) >= 0), -1)
-    out = []
-    for index, dev in enumerate(raw):
-        if int(dev["max_input_channels"]) <= 0:
-            continue
-        api = hostapis[dev["hostapi"]]["name"] if dev["hostapi"] < len(hostapis) else "?"
-        out.append(DeviceInfo(index=index, name=str(dev["name"]), hostapi=str(api),
-                              max_input_channels=int(dev["max_input_channels"]),
-                              default_samplerate=float(dev["default_samplerate"]),
-                              is_default=index == default_input))
-    return out
-
-
-def list_devices(rescan: bool = False) -> list[DeviceInfo]:
-    """Lists the input-capable sound devices.
-
-    Args:
-        rescan: Re-initialise PortAudio first, so devices plugged in (or out) since it
-            started are seen; PortAudio otherwise keeps the list it made at start-up.
-            Never do this while a stream of this process is open.
-
-    Raises:
-        AudioError: PortAudio is not installed or cannot list devices.
-    """
-    return PortAudioBackend().devices(rescan=rescan)
-
-
-def format_devices(devs: Sequence[DeviceInfo]) -> str:
-    """Formats input devices as a table for ``captioner devices``; ``*`` marks the default."""
-    if not devs:
-        return "no audio inputs found"
-    rows = [("", "#", "name", "host API", "inputs", "rate")]
-    rows += [("*" if d.is_default else "", str(d.index), d.name, d.hostapi,
-              str(d.max_input_channels), f"{d.default_samplerate:g}") for d in devs]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].ljust(widths[2]),
-                 row[3].ljust(widths[3]), row[4].rjust(widths[4]), row[5].rjust(widths[5])]
-        lines.append("  ".join(cells).rstrip())
-    lines.append("* = default input; choose an input by its number or part of its name")
-    return "\n".join(lines)
-
-
-def _available(devs: Sequence[DeviceInfo]) -> str:
-    return ", ".join(f"{d.index}: {d.name}" for d in devs) or "none"
-
-
-def resolve_device(spec: str, devices: Sequence[DeviceInfo] | None = None) -> DeviceInfo:
-    """Finds the input device a user means.
-
-    Args:
-        spec: ``"mic"`` or ``"default"`` for the default input; a device index; or a
-            case-insensitive part of the name (a whole-name match wins over partial ones).
-        devices: The devices to choose from; the live list when None.
-
-    Raises:
-        AudioError: no such input, or the name matches several inputs (the message
-            lists the candidates).
-    """
-    devs = list(devices) if devices is not None else list_devices()
-    text = str(spec).strip()
-    if text.lower() in DEFAULT_SPECS:
-        for dev in devs:
-            if dev.is_default:
-                return dev
-        if devs:
-            return devs[0]
-        raise AudioError("no audio input devices found", hint=DEVICES_HINT)
-    if re.fullmatch(r"\d+", text):
-        index = int(text)
-        for dev in devs:
-            if dev.index == index:
-                return dev
-        raise AudioError(f"no audio input with number {index}; available inputs: "
-                         f"{_available(devs)}", hint=DEVICES_HINT)
-    wanted = text.lower()
-    exact = [d for d in devs if d.name.lower() == wanted]
-    if len(exact) == 1:
-        return exact[0]
-    matches = exact or [d for d in devs if wanted in d.name.lower()]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise AudioError(f"audio input {text!r} is ambiguous; it matches {_available(matches)}",
-                         hint="give the number or more of the name")
-    raise AudioError(f"no audio input matches {text!r}; available inputs: {_available(devs)}",
-                     hint=DEVICES_HINT)
-
-
-def _bare_name(name: str) -> str:
-    """A device name without the ALSA card/device numbers, which change on re-plugging."""
-    return re.sub(r"\s*\((hw|plughw):\d+,\d+\)\s*$", "", name).strip().lower()
-
-
-def refind_device(spec: str, previous: DeviceInfo, devices: Sequence[DeviceInfo]) -> DeviceInfo:
-    """Finds a device again after re-enumeration, when indices may have changed.
-
-    ``mic``/``default`` follow whatever the default input now is; anything else is
-    looked up by the previous device's name, ignoring ALSA's ``(hw:N,M)`` suffix.
-
-    Raises:
-        AudioError: the device is not (yet) back.
-    """
-    if spec.strip().lower() in DEFAULT_SPECS:
-        return resolve_device(spec, devices)
-    for key in (lambda d: d.name == previous.name,
-                lambda d: _bare_name(d.name) == _bare_name(previous.name)):
-        found = [d for d in devices if key(d)]
-        if found:
-            return min(found, key=lambda d: (d.hostapi != previous.hostapi, d.index))
-    raise AudioError(f"audio input {previous.name!r} is not connected; available inputs: "
-                     f"{_available(devices)}", hint=DEVICES_HINT)
-
-
-# -- backends --------------------------------------------------------------------------------
-
-
-class InputStreamLike(Protocol):
-    """What the source needs of an opened input stream."""
-
-    def start(self) -> None: ...
-
-    def abort(self, ignore_errors: bool = True) -> None: ...
-
-    def close(self, ignore_errors: bool = True) -> None: ...
-
-
-class CaptureBackend(Protocol):
-    """Lists and opens input devices; PortAudio in production, a fake in tests."""
-
-    def devices(self, rescan: bool = False) -> list[DeviceInfo]:
-        """The input devices; ``rescan`` re-enumerates the hardware first."""
-        ...
-
-    def open(self, device: DeviceInfo, samplerate: float, channels: int, blocksize: int,
-             callback: Callable[[np.ndarray, int, Any, Any], None],
-             finished_callback: Callable[[], None]) -> InputStreamLike:
-        """Opens (unstarted) a float32 input stream calling ``callback`` per block.
-
-        Raises:
-            AudioError: the device cannot be opened with these settings.
-        """
-        ...
-
-
-class PortAudioBackend:
-    """Capture through PortAudio, by way of the ``sounddevice`` package."""
-
-    def devices(self, rescan: bool = False) -> list[DeviceInfo]:
-        sd = _sounddevice()
-        try:
-            with _portaudio_lock:
-                if rescan:
-                    # PortAudio enumerates devices once, at initialisation; this is the
-                    # only way to see a re-plugged interface (and its new index).
-                    try:
-                        sd._terminate()
-                    except sd.PortAudioError:  # a previous re-initialisation failed
-                        pass
-                    sd._initialize()
-                raw = sd.query_devices()
-                hostapis = sd.query_hostapis()
-                default_input = sd.default.device[0]
-        except sd.PortAudioError as exc:
-            raise AudioError(f"cannot list audio devices ({exc})") from None
-        default = int(default_input) if default_input is not None else -1
-        return devices_from(list(raw), list(hostapis), default)
-
-    def open(self, device: DeviceInfo, samplerate: float, channels: int, blocksize: int,
-             callback: Callable[[np.ndarray, int, Any, Any], None],
-             finished_callback: Callable[[], None]) -> InputStreamLike:
-        sd = _sounddevice()
-        try:
-            with _portaudio_lock:
-                return sd.InputStream(device=device.index, samplerate=samplerate,
-                                      channels=channels, dtype="float32",
-                                      blocksize=blocksize, callback=callback,
-                                      finished_callback=finished_callback)
-        except (sd.PortAudioError, ValueError) as exc:
-            raise AudioError(f"cannot open audio input {device.name!r} at "
-                             f"{samplerate:g} Hz, {channels} channel(s): {exc}") from None
 
 
 # -- the source ------------------------------------------------------------------------------
@@ -344,12 +112,12 @@ class _Converter:
         self._expected_frame = 0
         self._resamplers: dict[str, Any] = {}
         self._emitted: dict[str, int] = {}   # 16 kHz samples out since the segment began
-        self._meters: dict[str, LevelMeter] = {}
+        self._meters: InputMeters | None = None   # for the current rate
 
     def start_stream(self, start_s: float, rate: float) -> None:
         """Begins a freshly opened stream whose first frame is at stream time ``start_s``."""
         if rate != self.rate:
-            self._meters.clear()
+            self._meters = InputMeters(rate, self.publish_every_s)
         self.rate = rate
         self._stream_start_s = self._segment_s = start_s
         self._expected_frame = 0
@@ -380,19 +148,7 @@ class _Converter:
                                       self._segment_s + self._emitted[name] / SAMPLE_RATE,
                                       block.captured_ns))
                 self._emitted[name] += samples.size
-            meter = self._meters.get(name)
-            if meter is None:
-                meter = self._meters[name] = LevelMeter(self.rate, self.publish_every_s)
-            levels, warnings = meter.add(mono)
-            if levels is not None:
-                out.append(Status("levels", time.time_ns(), input_id=name, detail={
-                    "rms_dbfs": levels.rms_dbfs, "peak_dbfs": levels.peak_dbfs,
-                    "clipping": levels.clipping, "silent": levels.silent,
-                    "overflows": overflows, "dropped": dropped}))
-            for warning in warnings:
-                out.append(Status("warning" if warning.active else "warning_cleared",
-                                  time.time_ns(), input_id=name,
-                                  detail={"kind": warning.kind, **warning.detail}))
+            out.extend(self._meters.add(name, mono, time.time_ns(), overflows, dropped))
         return out
 
     def flush(self) -> list[AudioChunk]:
@@ -581,26 +337,22 @@ class MicrophoneSource:
         self._stream, device, rate, n_channels = await loop.run_in_executor(
             None, self._open, loop, None, self._generation)
         convert = _Converter(self.channels, self.publish_every_s)
-        opened_at, flowing = time.monotonic(), False
-        last_block: float | None = None  # monotonic arrival of the last block processed
-        listening = False
-        lost = False
-        lost_after: float | None = None  # monotonic arrival of the last block before a loss
-        attempt = 0
+        continuity, backoff = Continuity(), Backoff(self.backoff_s)
+        continuity.opened()
+        opened_at = time.monotonic()
         try:
             while not self._stopped.is_set():
                 if self._stream is None:
-                    delay = self.backoff_s[min(attempt, len(self.backoff_s) - 1)]
-                    attempt += 1
                     try:
-                        await asyncio.wait_for(self._stopped.wait(), delay)
+                        await asyncio.wait_for(self._stopped.wait(), backoff.next_s())
                         break
                     except TimeoutError:
                         pass
                     reopened = await self._reopen(loop, device)
                     if reopened is not None:
                         device, rate, n_channels = reopened
-                        opened_at, flowing = time.monotonic(), False
+                        opened_at = time.monotonic()
+                        continuity.opened()
                     continue
 
                 # The watchdog goes by the callback's arrivals, not by what was processed,
@@ -619,30 +371,24 @@ class MicrophoneSource:
                     break
 
                 for block in self._queue.drain():
-                    if not flowing:  # the first block of a freshly opened stream
-                        flowing = True
-                        start_s = 0.0
-                        if lost:
-                            gap_s = 0.0
-                            if listening and lost_after is not None:
-                                began = block.arrived - len(block.samples) / rate
-                                gap_s = max(0.0, began - lost_after)
-                                start_s = convert.end_s + gap_s
-                            lost, attempt = False, 0
-                            log.info("audio input %s back after %.1f s", device.name, gap_s)
-                            yield Status("input_restored", time.time_ns(), detail={
-                                "device": device.name, "gap_s": round(gap_s, 3)})
-                        if not listening:
-                            listening = True
-                            yield Status("listening", time.time_ns(), detail={
-                                "source": "microphone", "device": device.name,
-                                "hostapi": device.hostapi, "samplerate": rate,
-                                "channels": n_channels, "inputs": list(self.inputs),
-                                "channel_map": dict(self.channels)})
-                        convert.start_stream(start_s, rate)
-                    last_block = block.arrived
+                    if continuity.starting:  # the first block of a freshly opened stream
+                        start = continuity.start(
+                            block.arrived - len(block.samples) / rate, time.time_ns(),
+                            {"device": device.name},
+                            {"source": "microphone", "device": device.name,
+                             "hostapi": device.hostapi, "samplerate": rate,
+                             "channels": n_channels, "inputs": list(self.inputs),
+                             "channel_map": dict(self.channels)})
+                        if start.gap_s is not None:
+                            backoff.reset()
+                            log.info("audio input %s back after %.1f s", device.name,
+                                     start.gap_s)
+                        for status in start.statuses:
+                            yield status
+                        convert.start_stream(start.start_s, rate)
                     for event in convert.feed(block, self.overflows, self.dropped):
                         yield event
+                    continuity.delivered(block.arrived, convert.end_s)
 
                 now, arrival = time.monotonic(), self._last_arrival
                 if self._stream_ended:
@@ -657,14 +403,13 @@ class MicrophoneSource:
                 await loop.run_in_executor(None, self._close)
                 for chunk in convert.flush():
                     yield chunk
-                if lost:
+                lost = continuity.lose(why, time.time_ns(), {"device": device.name})
+                if lost is None:
                     log.debug("reopened %s, but %s", device.name, why)
                     continue
-                lost, attempt = True, 0
-                lost_after = last_block
+                backoff.reset()
                 log.warning("audio input %s lost: %s", device.name, why)
-                yield Status("input_lost", time.time_ns(), detail={
-                    "device": device.name, "error": why})
+                yield lost
 
             self._generation += 1
             await loop.run_in_executor(None, self._close)

@@ -2,6 +2,8 @@
 
 Everything here runs on plain numpy blocks and counts time in *audio* seconds (samples
 divided by the sample rate), so it behaves the same live, on a file and in a test.
+:class:`InputMeters` turns what the meters decide into the ``levels``, ``warning`` and
+``warning_cleared`` statuses that every live source emits.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from captioner.events import Status
 
 FLOOR_DBFS = -120.0
 """What digital silence reads as, instead of minus infinity."""
@@ -258,3 +262,48 @@ class LevelMeter:
                         silent=rms < self.silence.threshold_dbfs)
         self._sum_sq, self._period_n, self._period_peak = 0.0, 0, 0.0
         return levels, warnings
+
+
+class InputMeters:
+    """One :class:`LevelMeter` per input of a source, and the statuses they give.
+
+    Args:
+        sample_rate: Rate of the blocks fed to :meth:`add`.
+        publish_every_s: Period of the ``levels`` status.
+    """
+
+    def __init__(self, sample_rate: float, publish_every_s: float = 0.25) -> None:
+        self.sample_rate = sample_rate
+        self.publish_every_s = publish_every_s
+        self._meters: dict[str, LevelMeter] = {}
+
+    def add(self, input_id: str, block: np.ndarray, at_ns: int, overflows: int = 0,
+            dropped: int = 0) -> list[Status]:
+        """Meters one block of one input (its meter starts with its first block).
+
+        Args:
+            input_id: The input the block belongs to.
+            block: 1-D float samples in [-1, 1] at ``sample_rate``.
+            at_ns: Wall-clock stamp for the statuses.
+            overflows: The source's count of device overflows, for ``levels``.
+            dropped: The source's count of dropped blocks, for ``levels``.
+
+        Returns:
+            ``levels`` when the block completes a period, then a ``warning`` or
+            ``warning_cleared`` per warning the block triggered.
+        """
+        meter = self._meters.get(input_id)
+        if meter is None:
+            meter = self._meters[input_id] = LevelMeter(self.sample_rate, self.publish_every_s)
+        levels, warnings = meter.add(block)
+        out = []
+        if levels is not None:
+            out.append(Status("levels", at_ns, input_id=input_id, detail={
+                "rms_dbfs": levels.rms_dbfs, "peak_dbfs": levels.peak_dbfs,
+                "clipping": levels.clipping, "silent": levels.silent,
+                "overflows": overflows, "dropped": dropped}))
+        for warning in warnings:
+            out.append(Status("warning" if warning.active else "warning_cleared", at_ns,
+                              input_id=input_id,
+                              detail={"kind": warning.kind, **warning.detail}))
+        return out

@@ -23,6 +23,7 @@ from captioner.inputs.audio import iter_file_blocks
 log = logging.getLogger(__name__)
 
 BLOCK_S = 0.1
+"""Default length, in seconds, of the blocks every source hands out (file, mic, network)."""
 
 
 class AudioSource(Protocol):

@@ -143,8 +143,8 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
     With :attr:`RunOptions.keep_serving`, the demo loops and the views stay up after a
     file or stream ends, until Ctrl-C; otherwise the run ends with its input.
     """
-    from captioner.delivery.server import terminal_qr
     from captioner.delivery.serving import ServingPlan, build_serving
+    from captioner.delivery.views import terminal_qr
     from captioner.room.build import RoomPlan, build_room
     from captioner.store.models import default_root
 

@@ -44,7 +44,8 @@ from captioner.delivery.control import (
     token_matches,
 )
 from captioner.delivery.metrics import CaptionMetrics, Dashboard, LiveFigures
-from captioner.delivery.server import CSP, DEFAULT_WEB_ROOT, CaptionServer, http_response
+from captioner.delivery.server import CaptionServer
+from captioner.delivery.views import CSP, DEFAULT_WEB_ROOT, http_response
 from captioner.errors import CaptionerError, CommandError
 from captioner.languages import LANGUAGES
 

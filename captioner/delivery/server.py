@@ -33,7 +33,6 @@ from websockets.protocol import State
 from captioner.delivery.broadcast import Broadcaster, TooManyViewers, Viewer
 from captioner.delivery.views import (
     CONTENT_TYPES,
-    CSP,  # noqa: F401 - re-exported until operator.py imports it from views
     DEFAULT_WEB_ROOT,
     ROUTES,
     StaticFile,
@@ -42,7 +41,6 @@ from captioner.delivery.views import (
     load_web_root,
     static_response,
     svg_qr,
-    terminal_qr,  # noqa: F401 - re-exported until runner.py imports it from views
     text_response,
     view_urls,
 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import resource
 import statistics
 import tempfile
@@ -31,12 +32,13 @@ from bench.common import (
     normalise,
     reference_units,
 )
+from captioner.bus.local import LocalBus
 from captioner.events import SAMPLE_RATE, Caption, Status
 from captioner.inputs.audio import decode_file
 from captioner.inputs.sources import FileSource
 from captioner.recognition.live import LiveParams
 from captioner.recognition.streaming import StreamingParams
-from captioner.room.pipeline import LivePipeline
+from captioner.room.room import Room
 from captioner.synth import write_wav
 
 
@@ -103,12 +105,20 @@ def tuned(settings: list[str], final_window: str) -> tuple[LiveParams, Streaming
 
 def run_clip(engine, path: Path, speed: float, params: LiveParams = LiveParams(),
              policy: StreamingParams = StreamingParams()) -> tuple[list, float, float, str]:
-    """Plays one clip; returns its events, CPU and wall seconds, and a line on the passes."""
+    """Plays one clip through a room; returns the events as a subscriber of the room's
+    bus received them, CPU and wall seconds, and a line on the passes.
+
+    Each event's ``emitted_ns`` is replaced by when the subscriber got it, so the
+    latencies include the journal-gate-bus path a viewer's events take.
+    """
     events: list = []
-    pipeline = LivePipeline(engine, FileSource(path, speed=speed), [events.append],
-                            live_params=params, policy_params=policy)
+    room = Room(engine, FileSource(path, speed=speed), LocalBus("bench"),
+                live_params=params, policy_params=policy)
+    room.bus.subscribe(lambda published: events.append(
+        dataclasses.replace(published.event, emitted_ns=time.time_ns())))
+    pipeline = room.pipeline
     cpu0, wall0 = _cpu_s(), time.perf_counter()
-    asyncio.run(pipeline.run())
+    asyncio.run(room.run())
     passes = sum(pipeline.stats.passes.values())
     asr = sum(pipeline.stats.asr_seconds.values())
     line = f"{passes} Whisper passes, {asr / max(passes, 1):.2f} s each on average"

@@ -24,11 +24,11 @@ import asyncio
 import statistics
 import time
 
+from bench.chromium import CHROMIUM, CHROMIUM_ARGS
 from bench.machine import describe
 from captioner.delivery.broadcast import Broadcaster
 from captioner.delivery.server import CaptionServer
 from captioner.events import Caption
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 WORDS = {
     "en": "water resources in the region keep shrinking so we need shared solutions and new "

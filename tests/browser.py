@@ -1,25 +1,13 @@
-"""Helpers for the browser tests: Debian's Chromium under Playwright, and PNG pixels."""
+"""Helpers for the browser tests: where screenshots go, and PNG pixels (Chromium itself
+is launched as :mod:`bench.chromium` says)."""
 
 from __future__ import annotations
 
-import shutil
 import struct
 import zlib
 from pathlib import Path
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parent / ".artifacts"
-
-
-def chromium_available() -> bool:
-    return Path(CHROMIUM).exists()
 
 
 def _paeth(a: int, b: int, c: int) -> int:

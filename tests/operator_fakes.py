@@ -7,6 +7,7 @@ record is a stand-in that keeps the journal in a list.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import time
 from dataclasses import dataclass, field
@@ -110,6 +111,9 @@ class FakeRecord:
 
     def recorder_tap(self):
         return None
+
+    async def sync_periodically(self) -> None:
+        await asyncio.Event().wait()  # nothing to sync; cancelled when the room stops
 
     async def new_session(self, title: str) -> dict:
         if self.fail_new_session:

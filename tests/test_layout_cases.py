@@ -1,7 +1,7 @@
 """The line rules shared by ``captioner.layout`` and ``web_overlay/lines.js``.
 
 ``tests/layout_cases.json`` is one table of cases for both: this module runs it
-through the Python reference, and ``tests/test_lines_browser.py`` runs the same
+through the Python reference, and ``tests/web_overlay/test_lines_browser.py`` runs the same
 table through the JavaScript the views use, in Chromium. Regenerate the table after
 a deliberate change of the rules with ``python -m tests.test_layout_cases`` and
 review the diff: every changed line is a changed layout on the screens.

@@ -17,6 +17,7 @@ from captioner.delivery.operator import CLOSE_UNAUTHORIZED, start_operator
 from captioner.events import AudioChunk, Status
 from captioner.room.pipeline import LivePipeline
 from captioner.routing.mt import MachineTranslation
+from tests.httptools import http_get
 from tests.operator_fakes import (
     FakeEngine,
     FakeRecord,
@@ -26,7 +27,6 @@ from tests.operator_fakes import (
     serve_bus,
     start_server,
 )
-from tests.test_server import http_get
 
 TOKEN = "operator-test-token-0123456789"
 TIMEOUT_S = 10.0

@@ -1,4 +1,4 @@
-"""Operator control, pure: tokens, origins, commands and the screen gate."""
+"""Operator control, pure: tokens, origins, and the command language."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ from captioner.delivery.control import (
 )
 from captioner.errors import CaptionerError, CommandError
 from captioner.events import Caption, Status
-from captioner.room.controls import Controls, apply
-from captioner.room.gate import ScreenGate
 
 INPUTS = ("floor", "booth")
 
@@ -139,108 +137,6 @@ def test_bad_commands_are_refused_with_a_reason(msg, error):
         parse(msg)
 
 
-def test_pause_and_resume():
-    controls = Controls()
-    out = apply(parse({"cmd": "pause"}), controls, holding_message="Back at 14:00")
-    assert controls.paused
-    assert [(e.state, e.detail.get("message")) for e in out.events] == [
-        ("paused", "Back at 14:00")]
-    out = apply(parse({"cmd": "pause", "message": ""}), controls, holding_message="Default")
-    assert "message" not in out.events[0].detail  # the views' own bilingual text
-    out = apply(parse({"cmd": "pause", "message": "Lunch"}), controls, now_ns=42)
-    assert out.events[0].detail["message"] == "Lunch" and out.events[0].emitted_ns == 42
-    out = apply(parse({"cmd": "resume"}), controls)
-    assert not controls.paused and [e.state for e in out.events] == ["resumed"]
-    again = apply(parse({"cmd": "resume"}), controls)
-    assert again.events == () and not again.changed
-
-
-def test_language_input_clear_message_and_new_session():
-    controls = Controls()
-    out = apply(parse({"cmd": "language", "lang": "ru"}), controls)
-    assert controls.forced_language == "ru" and out.events[0].detail == {"lang": "ru"}
-    out = apply(parse({"cmd": "language", "lang": "auto"}), controls)
-    assert controls.forced_language is None and out.changed
-    assert not apply(parse({"cmd": "language", "lang": "auto"}), controls).changed
-
-    out = apply(parse({"cmd": "input", "input": "booth", "enabled": False}), controls)
-    assert controls.disabled_inputs == {"booth"} and not controls.input_enabled("booth")
-    assert (out.events[0].state, out.events[0].input_id) == ("input_disabled", "booth")
-    assert not apply(parse({"cmd": "input", "input": "booth", "enabled": False}),
-                     controls).changed
-    out = apply(parse({"cmd": "input", "input": "booth", "enabled": True}), controls)
-    assert controls.disabled_inputs == set() and out.events[0].state == "input_enabled"
-
-    assert [e.state for e in apply(parse({"cmd": "clear"}), controls).events] == ["clear"]
-    out = apply(parse({"cmd": "message", "text": "Hi", "duration_s": 5}), controls)
-    assert (out.events[0].state, out.events[0].detail) == (
-        "message", {"text": "Hi", "duration_s": 5.0})
-    out = apply(parse({"cmd": "new_session", "title": "Panel 2"}), controls)
-    assert out.events == () and out.new_session == "Panel 2"
-
-
 def test_cycle_language():
     assert [cycle_language(x) for x in (None, "ru", "en", "de")] == ["ru", "en", "auto", "auto"]
     assert cycle_language("auto") == "ru"
-
-
-# -- the screen gate
-
-
-def test_gate_passes_everything_while_live():
-    gate = ScreenGate()
-    for event in (cap("a", final=False), cap("a"), st("levels", "floor"), st("clear")):
-        assert gate.forward(event) == [event]
-
-
-def test_gate_holds_captions_while_paused_and_counts_committed_ones():
-    gate = ScreenGate()
-    paused = st("paused", message="Break")
-    assert gate.forward(paused) == [paused]
-    assert gate.forward(cap("hidden", final=False)) == []
-    assert gate.forward(cap("hidden")) == []
-    message = st("message", text="Back soon")
-    assert gate.forward(message) == [message]  # operator messages still go out
-    assert gate.held == 1
-    resumed = st("resumed")
-    assert gate.forward(resumed) == [resumed]
-    assert gate.forward(cap("shown")) == [cap("shown")]
-
-
-def test_gate_withdraws_partials_on_display_when_pausing():
-    gate = ScreenGate()
-    gate.forward(cap("half a sent", final=False, id="a", revision=2))
-    gate.forward(cap("booth words", final=False, id="b", input_id="booth", lang="ru"))
-    gate.forward(cap("done", final=False, id="c", lang="ru"))
-    gate.forward(cap("Done.", id="c", lang="ru"))  # committed: nothing left to withdraw
-    out = gate.forward(st("paused"))
-    assert out[0].state == "paused"
-    withdrawn = out[1:]
-    assert [(c.id, c.text, c.final, c.revision) for c in withdrawn] == [
-        ("a", "", False, 3), ("b", "", False, 1)]
-    assert gate.forward(st("paused")) == [st("paused")]  # nothing on display any more
-
-
-def test_gate_keeps_screens_paused_across_listening_and_reannounces_lost_inputs():
-    gate = ScreenGate()
-    paused = st("paused", message="Break")
-    gate.forward(paused)
-    listening = st("listening")
-    assert gate.forward(listening) == [listening, paused]  # views clear "paused" on it
-    lost = st("input_lost", "floor", error="unplugged")
-    gate.forward(lost)
-    gate.forward(st("input_lost", "booth"))
-    gate.forward(st("input_restored", "booth"))
-    resumed = st("resumed")
-    assert gate.forward(resumed) == [resumed, lost]  # views clear "no audio" on resumed
-    gate.forward(st("listening", "floor"))
-    assert gate.forward(st("paused")) and gate.forward(resumed) == [resumed]
-
-
-def test_gate_takes_input_ok_as_input_restored():
-    gate = ScreenGate()
-    gate.forward(st("input_lost", "floor"))
-    gate.forward(st("input_ok", "floor"))
-    gate.forward(st("paused"))
-    resumed = st("resumed")
-    assert gate.forward(resumed) == [resumed]

@@ -11,7 +11,7 @@ import pytest
 from captioner.errors import AudioError
 from captioner.events import AudioChunk, Status
 from captioner.inputs.capture import DropOldestQueue, MicrophoneSource
-from tests.test_devices import DEVICES, dev
+from tests.inputs.test_devices import DEVICES, dev
 
 # -- queue -------------------------------------------------------------------------------------
 

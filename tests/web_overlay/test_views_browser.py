@@ -12,10 +12,11 @@ import time
 import pytest
 import pytest_asyncio
 
+from bench.chromium import CHROMIUM, CHROMIUM_ARGS, chromium_available
 from captioner.delivery.broadcast import Broadcaster
 from captioner.delivery.server import CaptionServer
 from captioner.events import Caption, Status
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, alpha_at, chromium_available
+from tests.browser import ARTIFACTS, alpha_at
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 

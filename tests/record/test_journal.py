@@ -23,8 +23,8 @@ from captioner.events import Caption, Status
 from captioner.record.journal import Journal, is_journaled
 from captioner.record.journal_read import read_journal
 
-REPO = Path(__file__).resolve().parent.parent
-WRITER = Path(__file__).with_name("journal_writer.py")
+REPO = Path(__file__).resolve().parents[2]
+WRITER = Path(__file__).resolve().parents[1] / "journal_writer.py"
 T0_NS = 1_746_075_600_000_000_000
 
 

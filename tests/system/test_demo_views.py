@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
+from bench.chromium import CHROMIUM, CHROMIUM_ARGS, chromium_available
 from captioner.runner import DEMO_RECORDING
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_available
+from tests.browser import ARTIFACTS
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]

@@ -18,8 +18,8 @@ import pytest
 from captioner.inputs.audio import decode_file
 from captioner.record.recorder import AudioRecorder, read_segments
 
-REPO = Path(__file__).resolve().parent.parent
-WRITER = Path(__file__).with_name("journal_writer.py")
+REPO = Path(__file__).resolve().parents[2]
+WRITER = Path(__file__).resolve().parents[1] / "journal_writer.py"
 
 
 def tone(seconds: float, start_s: float = 0.0, rate: int = 16000) -> np.ndarray:

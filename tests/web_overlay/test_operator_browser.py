@@ -12,9 +12,10 @@ import time
 import pytest
 import pytest_asyncio
 
+from bench.chromium import CHROMIUM, CHROMIUM_ARGS, chromium_available
 from captioner.delivery.operator import start_operator
 from captioner.events import Status
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_available
+from tests.browser import ARTIFACTS
 from tests.operator_fakes import FakeRecord, caption, levels, make_room, serve_bus, start_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]

@@ -12,10 +12,10 @@ import time
 import pytest
 import pytest_asyncio
 
+from bench.chromium import CHROMIUM, CHROMIUM_ARGS, chromium_available
 from captioner.delivery.broadcast import Broadcaster
 from captioner.delivery.server import CaptionServer
 from captioner.events import Caption
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, chromium_available
 from tests.test_layout_cases import CASES
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import nats.errors
 import pytest
 
 from captioner.bus.codec import encode_published
@@ -426,6 +427,58 @@ async def test_an_edge_rides_out_a_broker_crash(nats_server, links, tmp_path, cr
     assert viewer.seqs == list(range(1, 12))
     # Nothing stale after the gap: no partials or live statuses from the outage.
     assert [p.event for p in viewer.got if p.seq is None] == [partial(n) for n in range(1, 6)]
+    await bus.close()
+    await room.close()
+
+
+def documented_accounts() -> str:
+    """The accounts.conf block of docs/deploy.md, as a venue would copy it."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "deploy.md").read_text("utf-8")
+    after = text.split("<!-- accounts.conf: tested -->", 1)[1]
+    return after.split("```conf\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_documented_accounts_keep_rooms_apart_and_edges_read_only(
+        nats_factory, links, tmp_path):
+    server = nats_factory(config=documented_accounts(), env={
+        "PAVILION_A_PASSWORD": "pw-a", "PAVILION_B_PASSWORD": "pw-b",
+        "EDGE_PASSWORD": "pw-edge"})
+    server.start()
+    room = Room(links(server, user="pavilion-a", password="pw-a"), tmp_path / "a.jsonl",
+                room="pavilion-a")
+    await room.publisher.start()
+    await room.wait_state("connected")
+    room.say(*(caption(n) for n in range(1, 4)))
+    await room.publisher.wait_acked(3)
+
+    reader = links(server, user="edge", password="pw-edge", timeout_s=1)
+    bus = await edge(reader, "pavilion-a")
+    viewer = Viewer()
+    bus.subscribe(viewer, since_seq=1)  # the bisection reads single messages
+    await viewer.wait_seq(3)
+    assert viewer.seqs == [2, 3]
+    assert [r.room for r in await list_rooms(reader)] == ["pavilion-a"]
+    got: list[RoomFigures] = []
+    changed = asyncio.Event()
+    await bus.wait_attached(bus.subscribe_figures(lambda f: (got.append(f), changed.set())))
+    room.bus.publish_figures(RoomFigures(at_ns=T0_NS))
+    await until(lambda: bool(got), changed)
+
+    session = await reader.session()
+    with pytest.raises(nats.errors.TimeoutError):  # an edge publishes nothing
+        await session.js.publish(events_subject("pavilion-a", "caption"), b"{}", timeout=1)
+    with pytest.raises(nats.errors.TimeoutError):  # nor removes a room
+        await session.js.delete_stream(stream_name("pavilion-a"))
+
+    # pavilion-a's credentials cannot make or write pavilion-b's stream.
+    intruder = Room(links(server, user="pavilion-a", password="pw-a", timeout_s=1),
+                    tmp_path / "b.jsonl", room="pavilion-b")
+    await intruder.publisher.start()
+    state = await intruder.wait_state("down", kind="timeout")
+    assert "permissions" in state.error.hint
+    await intruder.close()
+    listed = await list_rooms(reader)
+    assert [(r.room, r.messages) for r in listed] == [("pavilion-a", 3)]
     await bus.close()
     await room.close()
 

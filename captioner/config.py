@@ -152,6 +152,39 @@ class SessionConfig:
 
 
 @dataclass(frozen=True)
+class BusConfig:
+    """The caption bus over NATS JetStream between rooms and serving edges
+    (docs/deploy.md). An empty ``url`` keeps the room on its in-process bus.
+
+    Attributes:
+        url: ``nats://HOST:4222`` or ``tls://HOST:4222``; several separated by commas
+            for a cluster.
+        room: This room's id on the bus (lowercase letters, digits, ``-``, ``_``).
+        user: User name (with ``password``).
+        password: Password; never logged or shown.
+        token: An authentication token instead of a user and password; never shown.
+        creds: A NATS ``.creds`` file (user JWT and nkey seed).
+        nkey: A file holding an nkey seed.
+        ca_file: CA certificate(s) of the server's TLS certificate; empty: the system's.
+        max_age_days: How long the bus keeps a room's events (0: until ``max_bytes``).
+        max_bytes: The size limit of a room's stream, oldest first out (0: no limit).
+        replicas: Copies of each room's stream in a cluster (1 on a single server).
+    """
+
+    url: str = ""
+    room: str = ""
+    user: str = ""
+    password: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)
+    creds: str = ""
+    nkey: str = ""
+    ca_file: str = ""
+    max_age_days: float = 30.0
+    max_bytes: int = 1024 ** 3
+    replicas: int = 1
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration tree."""
 
@@ -164,6 +197,11 @@ class Config:
     translation: TranslationConfig = field(default_factory=TranslationConfig)
     glossary: GlossaryConfig = field(default_factory=GlossaryConfig)
     session: SessionConfig = field(default_factory=SessionConfig)
+    bus: BusConfig = field(default_factory=BusConfig)
+
+
+#: Keys whose values an error message never repeats.
+SECRET_KEYS = frozenset({"bus.password", "bus.token"})
 
 
 def _type_name(tp: Any) -> str:
@@ -222,7 +260,12 @@ def _build(cls: type, table: dict, where: str) -> Any:
         if key not in names:
             known = ", ".join(sorted(names))
             raise ConfigError(f"{dotted}: unknown key (known keys here: {known})")
-        kwargs[key] = _coerce(value, hints[key], dotted)
+        try:
+            kwargs[key] = _coerce(value, hints[key], dotted)
+        except ConfigError:
+            if dotted in SECRET_KEYS:
+                raise ConfigError(f"{dotted}: expected {_article(hints[key])}") from None
+            raise
     return cls(**kwargs)
 
 
@@ -306,7 +349,36 @@ def validate(cfg: Config) -> Config:
     for n, term in enumerate(cfg.glossary.terms):
         if not (term.en or term.ru):
             raise ConfigError(f"glossary.terms[{n}]: a term needs an en or ru form")
+    _validate_bus(cfg.bus)
     return cfg
+
+
+def _validate_bus(bus: BusConfig) -> None:
+    from captioner.bus.names import check_room, check_urls, redact_url
+
+    if bus.url:
+        try:
+            check_urls(bus.url)
+        except ValueError as exc:
+            raise ConfigError(f"bus.url: {redact_url(bus.url)}: {exc}",
+                              "write it as nats://HOST:4222 or tls://HOST:4222") from None
+    if bus.room:
+        try:
+            check_room(bus.room)
+        except ValueError as exc:
+            raise ConfigError(f"bus.room: {exc}") from None
+    if bus.password and not bus.user:
+        raise ConfigError("bus.password: a password needs bus.user")
+    if bus.token and (bus.user or bus.creds or bus.nkey):
+        raise ConfigError("bus.token: a token is used alone, without user, creds or nkey")
+    if bus.creds and bus.nkey:
+        raise ConfigError("bus.nkey: use creds or nkey, not both")
+    if bus.max_age_days < 0:
+        raise ConfigError("bus.max_age_days: must be 0 (no age limit) or more")
+    if bus.max_bytes < 0:
+        raise ConfigError("bus.max_bytes: must be 0 (no size limit) or more")
+    if not 1 <= bus.replicas <= 5:
+        raise ConfigError("bus.replicas: from 1 to 5 (a JetStream limit)")
 
 
 def load_config(

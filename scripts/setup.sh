@@ -11,7 +11,8 @@ want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
 runtime_pkgs=(python3-venv libportaudio2 libasound2-plugins)
-test_pkgs=(festival festvox-ru espeak-ng pulseaudio pulseaudio-utils chromium sox)
+test_pkgs=(festival festvox-ru espeak-ng pulseaudio pulseaudio-utils chromium sox
+           nats-server openssl)  # the bus tests: a real broker, TLS certificates
 pkgs=("${runtime_pkgs[@]}")
 (( want_test )) && pkgs+=("${test_pkgs[@]}")
 

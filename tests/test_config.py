@@ -91,3 +91,47 @@ def test_bad_override_says_set():
         load_config(overrides=["asr.beam_size=x"])
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_override("asr.beam_size")
+
+
+def test_the_bus_is_off_by_default():
+    bus = load_config().bus
+    assert bus.url == "" and bus.room == "" and bus.replicas == 1
+    assert bus.max_age_days == 30.0 and bus.max_bytes == 1024 ** 3
+
+
+def test_a_bus_section_loads(tmp_path):
+    cfg = load_config(write(tmp_path, '[bus]\nurl = "tls://bus.venue:4222"\n'
+                                      'room = "pavilion-a"\nuser = "pavilion-a"\n'
+                                      'password = "pw"\nca_file = "/etc/ca.pem"\n'
+                                      "max_age_days = 7\nmax_bytes = 0\nreplicas = 3\n"))
+    assert cfg.bus.url == "tls://bus.venue:4222" and cfg.bus.room == "pavilion-a"
+    assert cfg.bus.max_age_days == 7.0 and cfg.bus.max_bytes == 0 and cfg.bus.replicas == 3
+    assert "pw" not in repr(cfg.bus)
+
+
+@pytest.mark.parametrize("body, key, words", [
+    ('url = "http://bus:4222"', "bus.url", "nats:// or tls://"),
+    ('url = "nats://u:hunter22@bus:4222/x"', "bus.url", "u:***@bus"),
+    ('room = "Pavilion A"', "bus.room", "lowercase letters"),
+    ('password = "pw"', "bus.password", "needs bus.user"),
+    ('token = "t"\nuser = "u"', "bus.token", "alone"),
+    ('creds = "a.creds"\nnkey = "a.nk"', "bus.nkey", "not both"),
+    ("max_age_days = -1", "bus.max_age_days", "0 (no age limit)"),
+    ("max_bytes = -5", "bus.max_bytes", "0 (no size limit)"),
+    ("replicas = 7", "bus.replicas", "from 1 to 5"),
+    ("max_bytes = 1.5", "bus.max_bytes", "expected an integer"),
+    ("servers = 1", "bus.servers", "unknown key"),
+])
+def test_a_malformed_bus_key_is_named(tmp_path, body, key, words):
+    path = write(tmp_path, f"[bus]\n{body}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"{path}: {key}" in err.value.message and words in err.value.message
+    assert "hunter22" not in err.value.message
+
+
+def test_a_secret_of_the_wrong_type_is_not_repeated(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "[bus]\nuser = 'u'\npassword = 123456789\n"))
+    assert "bus.password: expected a string" in err.value.message
+    assert "123456789" not in err.value.message

@@ -7,5 +7,9 @@ Operator commands travel the other way as typed commands with typed acknowledgem
 and the room publishes a typed snapshot of its figures a few times a second.
 
 :class:`~captioner.bus.base.CaptionBus` is the interface; :class:`~captioner.bus.local.LocalBus`
-the in-process implementation every single-room run uses.
+the in-process implementation every single-room run uses. Over NATS JetStream
+(:mod:`captioner.bus.jetstream`, docs/deploy.md) a room's
+:class:`~captioner.bus.publisher.RoomPublisher` forwards its local bus to the room's
+stream and a serving edge reads it back as a
+:class:`~captioner.bus.edge.JetStreamBus`.
 """

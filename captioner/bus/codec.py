@@ -155,7 +155,8 @@ def encode_figures(room: str, figures: RoomFigures) -> bytes:
     body = {
         "at_ns": figures.at_ns,
         "inputs": [{"id": i.id, "source": i.source, "enabled": i.enabled, "passes": i.passes,
-                    "dropped_chunks": i.dropped_chunks, "backlog_s": i.backlog_s,
+                    "dropped_chunks": i.dropped_chunks, "backlog_chunks": i.backlog_chunks,
+                    "backlog_s": i.backlog_s,
                     "asr_seconds": i.asr_seconds} for i in figures.inputs],
         "languages": list(figures.languages),
         "placement": {"device": figures.placement.device,
@@ -198,6 +199,7 @@ def decode_figures(data: bytes) -> tuple[str, RoomFigures]:
             inputs=tuple(InputFigures(
                 id=str(i["id"]), source=str(i["source"]), enabled=_bool(i["enabled"]),
                 passes=_int(i["passes"]), dropped_chunks=_int(i["dropped_chunks"]),
+                backlog_chunks=_int(i.get("backlog_chunks", 0)),
                 backlog_s=float(i["backlog_s"]), asr_seconds=float(i["asr_seconds"]))
                 for i in f["inputs"]),
             languages=tuple(str(lang) for lang in f["languages"]),

@@ -54,7 +54,7 @@ from captioner.events import Caption, Status
 log = logging.getLogger(__name__)
 
 #: Reads the room's journal back: every event after the committed caption ``after_seq``,
-#: in journal order (see :func:`captioner.bus.replay.journal_replay`). Called on a worker
+#: in journal order (see :func:`captioner.record.replay.journal_replay`). Called on a worker
 #: thread.
 Replay = Callable[[int], Iterable[Caption | Status]]
 

@@ -73,8 +73,10 @@ def test_a_message_is_compact_utf8_json_with_its_version():
 def test_figures_round_trip():
     figures = RoomFigures(
         at_ns=1_746_075_600_123_456_789,
-        inputs=(InputFigures("floor", "floor", True, 120, 2, 0.25, 31.5),
-                InputFigures("booth", "interpretation", False, 7, 0, 0.0, 1.0)),
+        inputs=(InputFigures("floor", "floor", True, passes=120, dropped_chunks=2,
+                             backlog_chunks=3, backlog_s=0.25, asr_seconds=31.5),
+                InputFigures("booth", "interpretation", False, passes=7, backlog_s=0.0,
+                             asr_seconds=1.0)),
         languages=("ru", "en"), placement=Placement("cpu", "int8", 4),
         forced_language="ru", paused=True, held=3, committed=99,
         translation_engines={"ru": "argos", "en": "whisper"}, translation_queue=2,

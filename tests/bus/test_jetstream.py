@@ -21,9 +21,9 @@ from captioner.bus.local import LocalBus
 from captioner.bus.messages import Command, InputFigures, Published, RoomFigures
 from captioner.bus.names import events_subject, stream_name
 from captioner.bus.publisher import PublisherState, RoomPublisher
-from captioner.bus.replay import journal_replay
 from captioner.events import Caption, Status, Word
 from captioner.record.journal import Journal, is_journaled
+from captioner.record.replay import journal_replay
 from tests import nats_server as broker
 from tests.nats_server import NatsServer, make_certificates
 
@@ -433,7 +433,7 @@ async def test_an_edge_rides_out_a_broker_crash(nats_server, links, tmp_path, cr
 
 def documented_accounts() -> str:
     """The accounts.conf block of docs/deploy.md, as a venue would copy it."""
-    text = (Path(__file__).resolve().parent.parent / "docs" / "deploy.md").read_text("utf-8")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text("utf-8")
     after = text.split("<!-- accounts.conf: tested -->", 1)[1]
     return after.split("```conf\n", 1)[1].split("```", 1)[0]
 

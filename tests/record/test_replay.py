@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from captioner.bus.replay import events_after, journal_replay
 from captioner.events import Caption, Status
 from captioner.record.journal import Journal
+from captioner.record.replay import events_after, journal_replay
 
 T0_NS = 1_746_075_600_000_000_000
 

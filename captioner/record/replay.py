@@ -16,7 +16,7 @@ from pathlib import Path
 
 from captioner.delivery.wire import caption_from_dict
 from captioner.events import Caption, Status
-from captioner.record.journal import status_from_dict
+from captioner.record.journal_read import status_from_dict
 
 log = logging.getLogger(__name__)
 

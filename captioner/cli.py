@@ -104,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=None, help="address to serve on (default: server.host)")
     p.add_argument("--port", type=int, default=None,
                    help="port to serve on, 0 for any free one (default: server.port)")
+    p.add_argument("--bus", default=None, metavar="URL",
+                   help="also publish to a venue's NATS JetStream bus (nats://HOST:PORT or "
+                   "tls://HOST:PORT), for serving edges and the archive; credentials come "
+                   "from [bus] in the config. The room keeps captioning, journaling and "
+                   "serving its own views when the bus is down, and catches the bus up from "
+                   "its journal (default: [bus] url; none: this machine only)")
+    p.add_argument("--room", default=None, metavar="ROOM_ID",
+                   help="this room's id on the bus: lowercase letters, digits, - and _ "
+                   "(default: [bus] room)")
 
     p = sub.add_parser("export", parents=[common], formatter_class=fmt,
                        help="export a session's committed captions (srt, vtt, txt, md, docx, json)",

@@ -185,7 +185,8 @@ def run(args: argparse.Namespace) -> int:
                       language=None if language == "auto" else language,
                       session_root=args.sessions, title=args.title, record=not args.no_record,
                       serve=not args.no_server, host=args.host, port=args.port,
-                      resume=args.resume, exit_at_end=args.exit_at_end)
+                      resume=args.resume, exit_at_end=args.exit_at_end, bus=args.bus,
+                      room=args.room)
     plan = plan_inputs(cfg, opts.input)  # fail fast on a bad input, before loading models
     engine = load_engine(cfg)
     return asyncio.run(run_session(cfg, opts, engine, plan))

@@ -45,6 +45,8 @@ class RunOptions:
     port: int | None = None
     resume: str | None = None
     exit_at_end: bool = False
+    bus: str | None = None
+    room: str | None = None
 
     @property
     def keep_serving(self) -> bool:
@@ -146,6 +148,7 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
     from captioner.delivery.serving import ServingPlan, build_serving
     from captioner.delivery.views import terminal_qr
     from captioner.room.build import RoomPlan, build_room
+    from captioner.room.uplink import room_id, start_uplink
     from captioner.store.models import default_root
 
     plan = plan or plan_inputs(cfg, opts.input)
@@ -154,13 +157,18 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
     if demo:
         print("captioner: DEMO: no microphone found; playing the demo recording "
               f"{'in a loop until Ctrl-C' if opts.keep_serving else 'once'}", file=sys.stderr)
+    bus_url = opts.bus or cfg.bus.url
+    room_name = room_id(cfg.bus, opts.room) if bus_url else "room"
     mt_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt")
     room = await build_room(
-        cfg, RoomPlan(inputs=plan[2], language=opts.language, record=opts.record,
-                      session_root=opts.session_root, title=opts.title, resume=opts.resume),
+        cfg, RoomPlan(room=room_name, inputs=plan[2], language=opts.language,
+                      record=opts.record, session_root=opts.session_root, title=opts.title,
+                      resume=opts.resume),
         engine, source, mt_executor, default_root(cfg.models.dir))
-    serving = None
+    serving = uplink = None
     try:
+        if bus_url:
+            uplink = await start_uplink(cfg.bus, bus_url, room)
         serving = await build_serving(
             cfg, ServingPlan(serve=opts.serve, print_events=opts.print_events, host=opts.host,
                              port=opts.port,
@@ -171,6 +179,8 @@ async def run_session(cfg: Config, opts: RunOptions, engine,
             qr=terminal_qr)
         stats = await _run(room, opts)
     finally:
+        if uplink is not None:
+            await uplink.close()
         if serving is not None:
             await serving.close()
         mt_executor.shutdown(wait=False, cancel_futures=True)

@@ -69,6 +69,8 @@ TRANSLATION_DEGRADED = "translation_degraded"
 TRANSLATION_ERROR = "translation_error"
 TRANSLATION_DROPPED = "translation_dropped"
 SPEECH_DROPPED = "speech_dropped"
+BUS_CONNECTED = "bus_connected"
+BUS_DOWN = "bus_down"
 RECORDING_ERROR = "recording_error"
 RECORDING_OK = "recording_ok"
 
@@ -106,6 +108,9 @@ _TABLE = (
     State(TRANSLATION_DEGRADED, journaled=True, error=True),
     State(TRANSLATION_ERROR, error=True),
     State(TRANSLATION_DROPPED, error=True),
+    # The venue's bus (captioner run --bus).
+    State(BUS_DOWN, error=True, momentary=True),
+    State(BUS_CONNECTED, momentary=True, ends=frozenset({BUS_DOWN})),
 )
 
 #: Every state by name.

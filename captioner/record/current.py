@@ -172,12 +172,20 @@ class CurrentRecord:
     def __init__(self, record: Record, request: RecordRequest) -> None:
         self.record = record
         self.request = request
+        # The journals of this run, oldest first: sequence numbers go on across a new
+        # session, so a republish to the venue's bus may need the earlier ones.
+        self._journals: list[Path] = [record.session.journal_path]
         self._announce: Callable[[Status], None] = lambda status: None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def journal(self) -> Journal:
         return self.record.journal
+
+    def journal_paths(self) -> list[Path]:
+        """This run's journals, oldest first (what
+        :func:`captioner.record.replay.journal_replay` reads back)."""
+        return list(self._journals)
 
     def bind(self, announce: Callable[[Status], None]) -> None:
         """Where recording failures and recoveries are announced (the room's publish)."""
@@ -230,6 +238,7 @@ class CurrentRecord:
                                       resume=None)
         new = await loop.run_in_executor(None, open_record, request)
         old, self.record = self.record, new  # on the loop: the next event goes here
+        self._journals.append(new.session.journal_path)
         await loop.run_in_executor(None, old.close)
         print(f"captioner: session recorded in {old.session.path}; export it with: "
               f"captioner export {old.session.path}", file=sys.stderr)

@@ -77,7 +77,14 @@ def _models_install(store: ModelStore, args: argparse.Namespace) -> int:
     status = 0
     for name in args.names:
         try:
-            model, already = install_model(store, name, from_path, force=args.force)
+            try:
+                model, already = install_model(store, name, from_path, force=args.force)
+            except OSError as exc:  # a full disk, a read-only store: said, never a traceback
+                raise ModelError(f"{name}: could not be written to the model store "
+                                 f"{store.root}: {exc.strerror or exc}; nothing was "
+                                 "installed",
+                                 hint="free some disk space, or choose another store with "
+                                 "CAPTIONER_MODELS or models.dir") from None
         except ModelError as exc:
             if len(args.names) == 1:
                 raise

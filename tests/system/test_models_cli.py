@@ -1,10 +1,15 @@
 """`captioner models` against the real whisper-base install."""
 
+import os
+import resource
 import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -66,3 +71,22 @@ def test_no_network_names_the_source_and_the_file_route(tmp_path):
     assert "Argos package index" in done.stderr
     assert "--from FILE" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_one_line_and_installs_nothing(model_dir, tmp_path):
+    store = tmp_path / "store"
+
+    def small_files() -> None:  # a disk that fills up after 8 MB of any one file
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8 << 20, resource.RLIM_INFINITY))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "captioner", "models", "install", "whisper-base", "--from",
+         str(model_dir)], cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CAPTIONER_MODELS": str(store)}, preexec_fn=small_files)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "could not be written to the model store" in done.stderr
+    assert "nothing was installed" in done.stderr and "Traceback" not in done.stderr
+    assert not (store / "whisper-base").exists()
+    # No partial files are left behind either (the staging folder is removed).
+    assert not store.exists() or [p.name for p in store.iterdir()] == []

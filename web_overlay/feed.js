@@ -1,7 +1,19 @@
-// The caption feed: one websocket to /ws that reconnects by itself and never repeats a
-// committed caption. Shared by every view. See docs/protocol.md.
+// The caption feed: one websocket, next to the page, that reconnects by itself and never
+// repeats a committed caption. Shared by every view. See docs/protocol.md.
 
 export const PROTOCOL = 1;
+
+/**
+ * The feed's websocket URL: "ws" in the page's own folder, so /ws for a view at the root
+ * (/, /screen) and /r/ROOM/ws for a room's view on a serving edge (/r/ROOM/, /r/ROOM/screen).
+ */
+export function feedUrl(loc = location) {
+  const url = new URL("ws", loc.href);
+  url.protocol = loc.protocol === "https:" ? "wss:" : "ws:";
+  url.search = "";
+  url.hash = "";
+  return url.href;
+}
 
 /** Reads URL parameters with defaults and light validation. */
 export function params() {
@@ -44,7 +56,7 @@ export class CaptionFeed {
     this.handlers = handlers;
     this.baseDelayMs = options.baseDelayMs ?? 500;
     this.maxDelayMs = options.maxDelayMs ?? 15000;
-    this.url = options.url ?? `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
+    this.url = options.url ?? feedUrl();
     this.lastSeq = null;
     this.session = null;
     this.attempt = 0;

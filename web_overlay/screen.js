@@ -80,8 +80,8 @@ document.body.append(connectionPill("en"));
 if (p.bool("qr", true)) {
   const img = document.getElementById("qr-img");
   img.addEventListener("load", () => { document.getElementById("qr").hidden = false; });
-  img.src = "/qr.svg";
-  fetch("/urls.json").then((r) => r.json()).then((u) => {
+  img.src = "qr.svg";  // next to the page: /qr.svg, or /r/ROOM/qr.svg on an edge
+  fetch("urls.json").then((r) => r.json()).then((u) => {
     document.getElementById("qr-url").textContent = String(u.phone || "").replace(/^https?:\/\//, "").replace(/\/$/, "");
   }).catch(() => {});
 }

@@ -89,6 +89,8 @@ class CatchUp:
         self._partials: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self._statuses: OrderedDict[tuple[str, str | None, str | None], _Entry] = OrderedDict()
         self.last_seq: int | None = None
+        # The highest seq a full ring has let go of: captions after it are all still here.
+        self._forgotten_seq = 0
 
     @property
     def tracks(self) -> list[str]:
@@ -152,8 +154,17 @@ class CatchUp:
         ring = self._history.get(lang)
         if ring is None:
             ring = self._history[lang] = deque(maxlen=self._history_per_track)
+        if len(ring) == ring.maxlen:
+            self._forgotten_seq = max(self._forgotten_seq, ring[0][0])
         ring.append((seq, entry))
         return entry.data
+
+    def holds_after(self, since_seq: int) -> bool:
+        """Whether every committed caption after ``since_seq`` that was added is still
+        remembered, on every track: then :meth:`entries` gives a client that has everything
+        up to ``since_seq`` all it lacks. (:meth:`first_seq` cannot say this alone: a quiet
+        track keeps older captions than a busy one.)"""
+        return since_seq >= self._forgotten_seq
 
     def first_seq(self) -> int | None:
         """The oldest committed ``seq`` still remembered, or ``None`` if none."""

@@ -11,6 +11,10 @@ Other components add their own paths with :meth:`CaptionServer.add_route` (HTTP)
 :meth:`CaptionServer.add_ws_route` (websocket) and :meth:`CaptionServer.add_health`
 (``/healthz`` fields); the viewer feed ``/ws`` stays read-only whatever is added.
 
+How one viewer's connection is served (:func:`feed_viewer`, :func:`send_viewer`: the
+backlog, the queue, the stall watch, the cut-off) is shared with a serving edge's server
+(:mod:`captioner.delivery.edgeserver`), which serves many rooms' views from one port.
+
 The protocol is described in ``docs/protocol.md``.
 """
 
@@ -19,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -65,7 +69,21 @@ CLOSE_TOO_SLOW = 1013  # "try again later": the client reconnects and resumes
 CLOSE_GOING_AWAY = 1001
 
 
-def _parse_since(query: str) -> tuple[int | None, str | None]:
+#: The websocket server's settings, the same for every server of the views.
+SERVE_OPTIONS: dict[str, Any] = {
+    "max_size": MAX_VIEWER_MESSAGE,
+    "max_queue": 4,
+    "compression": None,  # compressing once per viewer would cost N times the CPU
+    "close_timeout": CLOSE_TIMEOUT_S,
+    "write_limit": WRITE_LIMIT,
+    "ping_interval": 20,
+    "ping_timeout": 20,
+}
+
+
+def parse_since(query: str) -> tuple[int | None, str | None]:
+    """A viewer's resume point from its URL's query: ``(since, session)``, each None when
+    absent or malformed."""
     params = parse_qs(query, max_num_fields=8)
     since: int | None = None
     raw = (params.get("since") or [""])[0]
@@ -77,7 +95,7 @@ def _parse_since(query: str) -> tuple[int | None, str | None]:
     return since, session
 
 
-def _write_now(ws: ServerConnection, data: bytes) -> bool:
+def write_now(ws: ServerConnection, data: bytes) -> bool:
     """Writes one text message without waiting, if the socket's buffer has room."""
     if ws.state is not State.OPEN or ws.transport.get_write_buffer_size() >= WRITE_LIMIT:
         return False
@@ -133,33 +151,16 @@ class CaptionServer:
             OSError: The address or port cannot be bound.
         """
         self._files = load_web_root(self._web_root)
-        self._server = await serve(
-            self._handle, self._host, self._port,
-            process_request=self._process_request,
-            max_size=MAX_VIEWER_MESSAGE,
-            max_queue=4,
-            compression=None,  # compressing once per viewer would cost N times the CPU
-            close_timeout=CLOSE_TIMEOUT_S,
-            write_limit=WRITE_LIMIT,
-            ping_interval=20, ping_timeout=20,
-        )
+        self._server = await serve(self._handle, self._host, self._port,
+                                   process_request=self._process_request, **SERVE_OPTIONS)
         self._port = self._server.sockets[0].getsockname()[1]
         logger.info("caption server on %s port %d", self._host, self._port)
 
     async def close(self) -> None:
         """Closes every connection (1001, going away) and stops listening."""
         server, self._server = self._server, None
-        if server is None:
-            return
-        server.close(code=CLOSE_GOING_AWAY)
-        try:
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                await server.wait_closed()
-        except TimeoutError:
-            # Stalled clients never take their close frame: cut the sockets.
-            for connection in list(self._connections):
-                connection.transport.abort()
-            await server.wait_closed()
+        if server is not None:
+            await close_server(server, self._connections)
 
     def add_route(self, path: str, handler: HttpHandler) -> None:
         """Serves HTTP GETs (and HEADs) of ``path`` with ``handler``.
@@ -276,7 +277,7 @@ class CaptionServer:
             finally:
                 self._connections.discard(ws)
             return
-        since, session = _parse_since(urlsplit(ws.request.path).query)
+        since, session = parse_since(urlsplit(ws.request.path).query)
         cut_off = asyncio.Event()
         try:
             viewer = self._broadcaster.attach(since, session, on_drop=cut_off.set)
@@ -284,70 +285,100 @@ class CaptionServer:
             await ws.close(CLOSE_TOO_SLOW, "too many viewers")
             return
         self._connections.add(ws)
-        stalled = asyncio.create_task(self._watch_stall(ws, self._stall_s))
-        tasks = [asyncio.create_task(self._send(ws, viewer)),
-                 asyncio.create_task(self._ignore_input(ws)),
-                 asyncio.create_task(cut_off.wait()), stalled]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            if viewer.dropped or stalled.done():
-                if stalled.done():
-                    logger.info("viewer stalled for %.0f s: cut off", self._stall_s)
-                await self._close_stalled(ws, CLOSE_TOO_SLOW, "too slow")
+            await feed_viewer(ws, send_viewer(ws, viewer), cut_off, self._stall_s)
         finally:
             self._broadcaster.detach(viewer)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             self._connections.discard(ws)
 
-    @staticmethod
-    async def _send(ws: ServerConnection, viewer: Viewer) -> None:
-        """Sends the backlog, then the queue; waits for the socket when it is full."""
-        try:
-            for data in viewer.backlog:
-                await ws.send(data, text=True)
-            viewer.backlog = []
-            viewer.write_now = functools.partial(_write_now, ws)
-            while True:
-                viewer.idle = viewer.queue.empty()
-                data = await viewer.queue.get()
-                viewer.idle = False
-                await ws.send(data, text=True)
-        except ConnectionClosed:
-            pass
-        finally:
-            viewer.idle = False
-            viewer.write_now = None
 
-    @staticmethod
-    async def _watch_stall(ws: ServerConnection, stall_s: float) -> None:
-        """Returns once the viewer's writes have been blocked for ``stall_s``."""
-        loop = asyncio.get_running_loop()
-        blocked_since: float | None = None
-        period = min(1.0, stall_s / 4)
+# The viewer's side of a connection, shared with the serving edge's server.
+
+async def feed_viewer(ws: ServerConnection, sender: Coroutine[Any, Any, None],
+                      cut_off: asyncio.Event, stall_s: float = STALL_S) -> None:
+    """Serves one viewer's connection until it closes, is cut off, or stalls.
+
+    Args:
+        ws: The viewer's connection.
+        sender: Sends the viewer its messages (:func:`send_viewer`), run as a task.
+        cut_off: Set when the fan-out cut the viewer off for being slow.
+        stall_s: How long the socket may take no byte before the viewer is cut off.
+    """
+    stalled = asyncio.create_task(watch_stall(ws, stall_s))
+    tasks = [asyncio.create_task(sender), asyncio.create_task(ignore_input(ws)),
+             asyncio.create_task(cut_off.wait()), stalled]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if cut_off.is_set() or stalled.done():
+            if stalled.done():
+                logger.info("viewer stalled for %.0f s: cut off", stall_s)
+            await close_stalled(ws, CLOSE_TOO_SLOW, "too slow")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def send_viewer(ws: ServerConnection, viewer: Viewer) -> None:
+    """Sends the backlog, then the queue; waits for the socket when it is full."""
+    try:
+        for data in viewer.backlog:
+            await ws.send(data, text=True)
+        viewer.backlog = []
+        viewer.write_now = functools.partial(write_now, ws)
         while True:
-            await asyncio.sleep(period)
-            if ws.transport.get_write_buffer_size() < WRITE_LIMIT:
-                blocked_since = None
-            elif blocked_since is None:
-                blocked_since = loop.time()
-            elif loop.time() - blocked_since >= stall_s:
-                return
+            viewer.idle = viewer.queue.empty()
+            data = await viewer.queue.get()
+            viewer.idle = False
+            await ws.send(data, text=True)
+    except ConnectionClosed:
+        pass
+    finally:
+        viewer.idle = False
+        viewer.write_now = None
 
-    @staticmethod
-    async def _ignore_input(ws: ServerConnection) -> None:
-        """Reads and discards what a viewer sends: viewers are read-only."""
-        try:
-            async for _ in ws:
-                pass
-        except ConnectionClosed:
-            pass  # includes 1009 for a message over MAX_VIEWER_MESSAGE
 
-    @staticmethod
-    async def _close_stalled(ws: ServerConnection, code: int, reason: str) -> None:
-        try:
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                await ws.close(code, reason)
-        except TimeoutError:
-            ws.transport.abort()
+async def watch_stall(ws: ServerConnection, stall_s: float) -> None:
+    """Returns once the viewer's writes have been blocked for ``stall_s``."""
+    loop = asyncio.get_running_loop()
+    blocked_since: float | None = None
+    period = min(1.0, stall_s / 4)
+    while True:
+        await asyncio.sleep(period)
+        if ws.transport.get_write_buffer_size() < WRITE_LIMIT:
+            blocked_since = None
+        elif blocked_since is None:
+            blocked_since = loop.time()
+        elif loop.time() - blocked_since >= stall_s:
+            return
+
+
+async def ignore_input(ws: ServerConnection) -> None:
+    """Reads and discards what a viewer sends: viewers are read-only."""
+    try:
+        async for _ in ws:
+            pass
+    except ConnectionClosed:
+        pass  # includes 1009 for a message over MAX_VIEWER_MESSAGE
+
+
+async def close_stalled(ws: ServerConnection, code: int, reason: str) -> None:
+    """Closes a connection, aborting it when the close frame cannot go out in time."""
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await ws.close(code, reason)
+    except TimeoutError:
+        ws.transport.abort()
+
+
+async def close_server(server: Server, connections: set[ServerConnection]) -> None:
+    """Closes every connection (1001, going away) and stops listening; the sockets of
+    stalled clients, which never take their close frame, are cut."""
+    server.close(code=CLOSE_GOING_AWAY)
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await server.wait_closed()
+    except TimeoutError:
+        for connection in list(connections):
+            connection.transport.abort()
+        await server.wait_closed()

@@ -280,7 +280,7 @@ class BusLink:
             try:
                 self._adopt(await self._connect())
             except BusError as exc:
-                self._set(LinkState(False, self.url, exc))
+                self._set(LinkState(False, self.url, exc), logged=True)  # the caller says it
                 raise
         self.start()
 
@@ -320,14 +320,14 @@ class BusLink:
 
     # -- inside -----------------------------------------------------------------------------
 
-    def _set(self, state: LinkState) -> None:
+    def _set(self, state: LinkState, *, logged: bool = False) -> None:
         # The same failure again (each retry makes a new error) is no news.
         if _said(state) == _said(self._state):
             return
         self._state = state
         if state.connected:
             log.info("bus: connected to %s", state.url)
-        elif state.error is not None:
+        elif state.error is not None and not logged:
             log.warning("bus: %s", state.error.message)
         for listener in tuple(self._listeners):
             try:

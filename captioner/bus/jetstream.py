@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from captioner.bus.connection import BusError, BusLink, BusOptions, describe
 from captioner.bus.edge import JetStreamBus
@@ -40,6 +41,8 @@ class RoomInfo:
         bytes: Their size.
         last_caption_seq: The last committed caption's ``seq``; None before the first.
         last_caption_ns: When that caption was emitted (wall clock).
+        created_ns: When the stream was made: a room's stream made anew (removed,
+            another run) is another stream, with captions numbered from 1 again.
     """
 
     room: str
@@ -48,6 +51,7 @@ class RoomInfo:
     bytes: int
     last_caption_seq: int | None = None
     last_caption_ns: int | None = None
+    created_ns: int | None = None
 
 
 async def list_rooms(link: BusLink) -> list[RoomInfo]:
@@ -74,10 +78,17 @@ async def list_rooms(link: BusLink) -> list[RoomInfo]:
                 rooms.append(RoomInfo(room, info.config.name or "", info.state.messages,
                                       info.state.bytes,
                                       last[1].seq if last is not None else None,
-                                      caption.emitted_ns if caption is not None else None))
+                                      caption.emitted_ns if caption is not None else None,
+                                      _ns(info.created)))
             offset += len(page)
             if not page or len(page) < 256:
                 break
     except Exception as exc:
         raise describe(exc, link.options) from None
     return sorted(rooms, key=lambda r: r.room)
+
+
+def _ns(when: datetime | None) -> int | None:
+    if when is None:
+        return None
+    return int(when.timestamp()) * 10**9 + when.microsecond * 1000

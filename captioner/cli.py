@@ -114,6 +114,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="this room's id on the bus: lowercase letters, digits, - and _ "
                    "(default: [bus] room)")
 
+    p = sub.add_parser("serve", parents=[common], formatter_class=fmt,
+                       help="serve every room on a caption bus to its audience (an edge)",
+                       description="Serve the views of every room on a NATS JetStream caption "
+                       "bus: a venue index at / (each room's title, state and QR code), and "
+                       "for each room /r/ROOM_ID/ (phone), /r/ROOM_ID/screen, "
+                       "/r/ROOM_ID/overlay and the viewers' websocket /r/ROOM_ID/ws. Runs no "
+                       "audio and no model, and is read-only: the operator console stays on "
+                       "the room's machine. Rooms appear as they start publishing. Run two "
+                       "or more behind a reverse proxy: a viewer resumes on any of them "
+                       "without a missing or repeated caption. Credentials and TLS come from "
+                       "the config's [bus] section (docs/deploy.md).",
+                       epilog="example: captioner serve --bus nats://bus.venue.lan:4222 "
+                       "--port 8080 (then open http://THIS-HOST:8080/)")
+    p.add_argument("--bus", default=None, metavar="URL",
+                   help="the bus, nats://HOST:4222 or tls://HOST:4222, several separated by "
+                   "commas for a cluster (default: bus.url from the config)")
+    p.add_argument("--host", default=None, help="address to serve on (default: server.host)")
+    p.add_argument("--port", type=int, default=None,
+                   help="port to serve on, 0 for any free one (default: server.port)")
+
     p = sub.add_parser("export", parents=[common], formatter_class=fmt,
                        help="export a session's committed captions (srt, vtt, txt, md, docx, json)",
                        description="Export the committed captions of a session folder into "
@@ -176,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = {
             "transcribe": commands.transcribe,
             "run": commands.run,
+            "serve": commands.serve,
             "export": commands.export,
             "devices": commands.devices,
             "models": commands.models,

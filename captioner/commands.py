@@ -199,6 +199,16 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(run_session(cfg, opts, engine, plan))
 
 
+def serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from captioner.delivery.edge import EdgePlan, run_edge
+
+    cfg = _config(args)
+    return asyncio.run(run_edge(cfg, EdgePlan(bus_url=args.bus, host=args.host,
+                                              port=args.port)))
+
+
 def export(args: argparse.Namespace) -> int:
     from captioner.record.docexport import FORMATS, export_command
 

@@ -119,7 +119,8 @@ class SessionDir:
     @classmethod
     def create(cls, root: str | Path, title: str | None = None, now: datetime | None = None,
                *, config: Any = None, models: dict[str, Any] | None = None,
-               inputs: list[Any] | None = None) -> SessionDir:
+               inputs: list[Any] | None = None,
+               extra: dict[str, Any] | None = None) -> SessionDir:
         """Makes a new session folder under ``root``, complete or not at all.
 
         The folder is assembled under a hidden temporary name and renamed into place,
@@ -132,6 +133,9 @@ class SessionDir:
             config: Config snapshot (a config dataclass or a dict).
             models: Which models the session uses (names, paths, versions).
             inputs: The inputs (ids, devices, languages...).
+            extra: More top-level keys for ``session.json``, written with the rest (the
+                archive keeps where a folder starts on the bus in ``archive``); they
+                cannot replace the keys above.
 
         Raises:
             CaptionerError: the folder cannot be created.
@@ -155,6 +159,7 @@ class SessionDir:
             "inputs": [_plain(i) for i in inputs or []],
             "captioner": __version__,
         }
+        meta = {**(extra or {}), **meta}
         try:
             root.mkdir(parents=True, exist_ok=True)
             target = root / name

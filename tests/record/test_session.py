@@ -42,6 +42,15 @@ def test_create_makes_a_complete_session_folder(tmp_path):
     assert untitled.name == "2025-05-01_100001"
 
 
+def test_extra_keys_are_kept_and_cannot_replace_the_metadata(tmp_path):
+    session = SessionDir.create(tmp_path, "Talk", START, extra={
+        "archive": {"room": "pavilion-a"}, "format": "something else"})
+    meta = json.loads((session.path / "session.json").read_text(encoding="utf-8"))
+    assert meta["archive"] == {"room": "pavilion-a"}
+    assert meta["format"] == "captioner-session"
+    assert SessionDir.open(session.path).meta["archive"]["room"] == "pavilion-a"
+
+
 def test_open_rejects_what_is_not_a_session(tmp_path):
     with pytest.raises(CaptionerError, match="no such session folder"):
         SessionDir.open(tmp_path / "missing")

@@ -147,6 +147,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time codes in local wall-clock time in txt/md/docx/json "
                    "(SRT/VTT stay relative to the session start)")
 
+    p = sub.add_parser("archive", parents=[common], formatter_class=fmt,
+                       help="keep every room's session record from the bus in one place",
+                       description="Archive every room on a caption bus (NATS JetStream): "
+                       "each room's committed captions and journaled statuses go to "
+                       "DIR/ROOM/SESSION/ (session.json + journal.jsonl, what `captioner "
+                       "export DIR/ROOM/SESSION` reads), with a new SESSION folder when the "
+                       "room's operator starts a new session. Rooms are found as they appear. "
+                       "Each room has a durable consumer, archive-NAME, on the bus: after a "
+                       "restart the archive goes on where it stopped, and it acknowledges an "
+                       "event only once it is on disk, so nothing acknowledged is lost and "
+                       "nothing is written twice. When the disk is full it says so, "
+                       "acknowledges nothing and tries again. Credentials come from [bus] in "
+                       "the config. Ctrl-C or SIGTERM stops it.")
+    p.add_argument("--bus", default=None, metavar="URL",
+                   help="nats://HOST:4222 or tls://HOST:4222 (default: [bus] url)")
+    p.add_argument("--sessions", default=None, metavar="DIR",
+                   help="where the rooms' folders go (default: session.root from the config)")
+    p.add_argument("--name", default="main",
+                   help="this archive's name: its consumer in every room is archive-NAME; "
+                   "a second archive of the same bus needs a name of its own")
+    p.add_argument("--poll-s", type=float, default=5.0, metavar="SECONDS",
+                   help="how often to look for new rooms")
+
     sub.add_parser("devices", parents=[common], help="list audio input devices",
                    description="List the input devices captioner can capture from: index, "
                    "name, host API, channels and default sample rate; * marks the default. "
@@ -198,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             "run": commands.run,
             "serve": commands.serve,
             "export": commands.export,
+            "archive": commands.archive,
             "devices": commands.devices,
             "models": commands.models,
         }[args.command]

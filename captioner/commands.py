@@ -220,6 +220,24 @@ def export(args: argparse.Namespace) -> int:
     return export_command(Path(args.session), formats, langs, args.wall_clock)
 
 
+def archive(args: argparse.Namespace) -> int:
+    import asyncio
+    import dataclasses
+
+    from captioner.archive.archiver import check_name, run_archive
+    from captioner.bus.connection import BusOptions
+
+    cfg = _config(args)
+    url = args.bus or cfg.bus.url
+    if not url:
+        raise CaptionerError("no bus to archive", hint="pass --bus nats://HOST:4222 or set "
+                             "[bus] url in the config")
+    options = dataclasses.replace(BusOptions.from_config(cfg.bus, url=url),
+                                  name=f"captioner archive {check_name(args.name)}")
+    return asyncio.run(run_archive(options, args.sessions or cfg.session.root,
+                                   name=args.name, poll_s=args.poll_s))
+
+
 def devices(args: argparse.Namespace) -> int:
     from captioner.inputs.devices import format_devices, list_devices
 

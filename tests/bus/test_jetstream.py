@@ -442,7 +442,7 @@ async def test_the_documented_accounts_keep_rooms_apart_and_edges_read_only(
         nats_factory, links, tmp_path):
     server = nats_factory(config=documented_accounts(), env={
         "PAVILION_A_PASSWORD": "pw-a", "PAVILION_B_PASSWORD": "pw-b",
-        "EDGE_PASSWORD": "pw-edge"})
+        "EDGE_PASSWORD": "pw-edge", "ARCHIVE_PASSWORD": "pw-archive"})
     server.start()
     room = Room(links(server, user="pavilion-a", password="pw-a"), tmp_path / "a.jsonl",
                 room="pavilion-a")

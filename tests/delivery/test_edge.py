@@ -266,7 +266,7 @@ async def test_the_index_lists_the_rooms_as_they_come(nats_server, tmp_path, roo
 async def test_an_edge_serves_with_the_documented_read_only_account(nats_factory, tmp_path):
     server = nats_factory(config=documented_accounts(), env={
         "PAVILION_A_PASSWORD": "pw-a", "PAVILION_B_PASSWORD": "pw-b",
-        "EDGE_PASSWORD": "pw-edge"})
+        "EDGE_PASSWORD": "pw-edge", "ARCHIVE_PASSWORD": "pw-archive"})
     server.start()
     room = ScriptedRoom(server.url, tmp_path, "pavilion-a", user="pavilion-a",
                         password="pw-a")

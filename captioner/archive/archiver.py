@@ -175,20 +175,6 @@ class Archiver:
                 self._report(line)
 
 
-@contextlib.contextmanager
-def _unlogged(logger: logging.Logger):
-    """The first connection's failure is said once, by the command (as an error, or as
-    a line of the archive's), not also by the link's log."""
-    def keep(record: logging.LogRecord) -> bool:
-        return record.levelno < logging.WARNING
-
-    logger.addFilter(keep)
-    try:
-        yield
-    finally:
-        logger.removeFilter(keep)
-
-
 def print_report(line: str) -> None:
     """An organiser's line on stderr, with the time of day."""
     print(f"{time.strftime('%H:%M:%S')} archive: {line}", file=sys.stderr, flush=True)
@@ -206,8 +192,7 @@ async def run_archive(options: BusOptions, root: str | Path, *, name: str = "mai
     link = BusLink(options)
     archiver = Archiver(link, root, name=name, poll_s=poll_s, report=report)
     try:
-        with _unlogged(logging.getLogger("captioner.bus.connection")):
-            await link.open()
+        await link.open()  # its failure is said here (an error) or by start() (waiting)
     except BusError as exc:
         if exc.kind in FATAL:
             raise

@@ -1,20 +1,18 @@
 """Rooms without audio for the archive's tests: scripted captions and statuses, journaled
-and published as a room does (journal, then its local bus, then the JetStream bus)."""
+and published as a room does (journal, then its local bus, then the JetStream bus), and
+what an archived journal of them holds."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-from captioner.bus.connection import BusLink, BusOptions
-from captioner.bus.local import LocalBus
-from captioner.bus.publisher import RoomPublisher
 from captioner.events import Caption, Status
-from captioner.record.journal import JOURNAL_NAME, Journal, is_journaled
+from captioner.record.journal import JOURNAL_NAME, is_journaled
 from captioner.record.journal_read import read_journal
-from captioner.record.replay import events_after, journal_replay
+from captioner.record.replay import events_after
+from tests import edgetools
 
-WAIT_S = 60.0
+WAIT_S = edgetools.WAIT_S
 T0_NS = 1_746_075_600_000_000_000
 
 
@@ -61,40 +59,23 @@ def journaled(events: list[Caption | Status]) -> list[Caption | Status]:
     return [e for e in events if is_journaled(e)]
 
 
-class ScriptedRoom:
-    """A room's local bus, journal and publisher to the JetStream bus."""
+class ScriptedRoom(edgetools.ScriptedRoom):
+    """The edge tests' scripted room (its own bus, a real journal, a publisher to the
+    JetStream bus), keeping every event it said, statuses too."""
 
     def __init__(self, url: str, folder: Path, room: str, **login: str) -> None:
-        self.room = room
-        self.link = BusLink(BusOptions(url, **login), retry_s=0.05, max_retry_s=0.5)
-        self.bus = LocalBus(room)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{room}.jsonl"
-        self.journal = Journal(path, fsync_interval_s=3600)
-        self.publisher = RoomPublisher(self.link, self.bus,
-                                       replay=journal_replay(lambda: [path]), retry_s=0.1)
-        self.said: list[Caption | Status] = []
+        super().__init__(url, folder, room, **login)
+        self.events: list[Caption | Status] = []
 
-    async def start(self) -> None:
-        await self.publisher.start()
-
-    def say(self, events: list[Caption | Status]) -> None:
-        for event in events:
-            if is_journaled(event):
-                self.journal.append(event)
-            self.bus.publish(event)
-            self.said.append(event)
+    def say(self, *events: Caption | Status) -> None:
+        self.events.extend(events)
+        super().say(*events)
 
     async def said_all(self) -> None:
         """Waits until the bus acknowledged the last caption said."""
-        last = max(e.seq for e in self.said if isinstance(e, Caption) and e.final)
-        async with asyncio.timeout(WAIT_S):
-            await self.publisher.wait_acked(last)
-
-    async def close(self) -> None:
-        await self.publisher.close()
-        self.journal.close()
-        await self.link.close()
+        await self.wait_acked(max(e.seq for e in self.events
+                                  if isinstance(e, Caption) and e.seq is not None))
 
 
 def archived(folder: Path) -> list[tuple[str, object]]:

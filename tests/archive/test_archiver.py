@@ -87,7 +87,7 @@ async def test_two_rooms_are_archived_once_in_order_and_split_at_a_new_session(
     a = ScriptedRoom(nats_server.url, tmp_path / "rooms", "pavilion-a")
     await a.start()
     first_a = script("pavilion-a", 1, 10)
-    a.say(first_a)
+    a.say(*first_a)
     await a.said_all()
     lines = Lines()
     archive = archiver(nats_server, root, lines)
@@ -95,12 +95,12 @@ async def test_two_rooms_are_archived_once_in_order_and_split_at_a_new_session(
     await until_archived(archive, "pavilion-a", 10)
     b = ScriptedRoom(nats_server.url, tmp_path / "rooms", "pavilion-b")  # a room that
     await b.start()  # appears while the archive runs
-    b.say(script("pavilion-b", 1, 12))
+    b.say(*script("pavilion-b", 1, 12))
     second_a = [new_session(11, "Water and climate"), *script("pavilion-a", 11, 20),
                 status("stopped", 21), status("session_resumed", 22, name="x"),
                 *script("pavilion-a", 21, 22)]
-    a.say(second_a)
-    b.say(script("pavilion-b", 13, 15))
+    a.say(*second_a)
+    b.say(*script("pavilion-b", 13, 15))
     await until_archived(archive, "pavilion-a", 22)
     await until_archived(archive, "pavilion-b", 15)
     await lines.wait_for("pavilion-a", "new session folder")
@@ -116,7 +116,7 @@ async def test_two_rooms_are_archived_once_in_order_and_split_at_a_new_session(
     assert archived(a1) == expected(first_a)
     assert archived(a2) == expected(second_a)
     (b1,) = folders(root, "pavilion-b")
-    assert archived(b1) == expected(b.said)
+    assert archived(b1) == expected(b.events)
     assert "water-and-climate" in a2.name
     meta = SessionDir.open(a2).meta
     assert meta["title"] == "Water and climate"
@@ -163,7 +163,7 @@ async def test_a_full_disk_is_said_and_nothing_is_acknowledged_until_it_has_room
         nats_server, tiny_disk, tmp_path):
     room = ScriptedRoom(nats_server.url, tmp_path / "rooms", "pavilion-a")
     await room.start()
-    room.say(script("pavilion-a", 1, 5))
+    room.say(*script("pavilion-a", 1, 5))
     lines = Lines()
     archive = archiver(nats_server, tiny_disk, lines)
     await archive.start()
@@ -172,8 +172,8 @@ async def test_a_full_disk_is_said_and_nothing_is_acknowledged_until_it_has_room
 
     filler = fill(tiny_disk)
     # More than the journal's last page still takes, then a folder that cannot be made.
-    room.say([*script("pavilion-a", 6, 40), new_session(40, "After the break"),
-              *script("pavilion-a", 41, 45)])
+    room.say(*script("pavilion-a", 6, 40), new_session(40, "After the break"),
+             *script("pavilion-a", 41, 45))
     await room.said_all()
     line = await lines.wait_for("pavilion-a", "cannot write the archive")
     assert "disk full" in line and "nothing is acknowledged" in line
@@ -190,7 +190,7 @@ async def test_a_full_disk_is_said_and_nothing_is_acknowledged_until_it_has_room
     await archive.close()
     await room.close()
     first, second = folders(tiny_disk, "pavilion-a")
-    said = room.said
+    said = room.events
     cut = said.index(new_session(40, "After the break"))
     assert archived(first) == expected(said[:cut])
     assert archived(second) == expected(said[cut:])
@@ -263,17 +263,17 @@ async def test_an_archive_killed_mid_session_goes_on_where_it_stopped(nats_serve
              for name in ("pavilion-a", "pavilion-b")]
     for room in rooms:
         await room.start()
-        room.say(script(room.room, 1, 10))
+        room.say(*script(room.room, 1, 10))
     first = await archive_process(nats_server, root).start()
     for room in rooms:
         await first.archived(room.room, 10)
     for room in rooms:
-        room.say(script(room.room, 11, 25))
+        room.say(*script(room.room, 11, 25))
     await first.archived("pavilion-a", 12)
     assert await first.end(signal.SIGKILL) == -signal.SIGKILL  # while the rooms talk on
     a, b = rooms
-    a.say([new_session(26, "Afternoon"), *script("pavilion-a", 26, 40)])
-    b.say(script("pavilion-b", 26, 40))
+    a.say(new_session(26, "Afternoon"), *script("pavilion-a", 26, 40))
+    b.say(*script("pavilion-b", 26, 40))
 
     second = await archive_process(nats_server, root).start()
     for room in rooms:
@@ -285,12 +285,12 @@ async def test_an_archive_killed_mid_session_goes_on_where_it_stopped(nats_serve
     for room in rooms:
         await room.close()
 
-    cut = a.said.index(new_session(26, "Afternoon"))
+    cut = a.events.index(new_session(26, "Afternoon"))
     a1, a2 = folders(root, "pavilion-a")
-    assert archived(a1) == expected(a.said[:cut])
-    assert archived(a2) == expected(a.said[cut:])
+    assert archived(a1) == expected(a.events[:cut])
+    assert archived(a2) == expected(a.events[cut:])
     (b1,) = folders(root, "pavilion-b")
-    assert archived(b1) == expected(b.said)
+    assert archived(b1) == expected(b.events)
     done = run_cli("export", str(b1), "--format", "srt", "--lang", "en")
     assert done.returncode == 0, done.stderr
     srt = (b1 / "export" / f"{b1.name}.en.srt").read_text("utf-8")
@@ -332,7 +332,7 @@ async def test_the_documented_archive_account_can_archive_and_nothing_more(
     room = ScriptedRoom(server.url, tmp_path / "rooms", "pavilion-a", user="pavilion-a",
                         password="pw-a")
     await room.start()
-    room.say(script("pavilion-a", 1, 8))
+    room.say(*script("pavilion-a", 1, 8))
     await room.said_all()
     root = tmp_path / "archive"
     lines = Lines()
@@ -348,4 +348,4 @@ async def test_the_documented_archive_account_can_archive_and_nothing_more(
     await archive.close()
     await room.close()
     (folder,) = folders(root, "pavilion-a")
-    assert archived(folder) == expected(room.said)
+    assert archived(folder) == expected(room.events)

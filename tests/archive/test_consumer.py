@@ -42,11 +42,11 @@ async def test_what_a_dead_run_wrote_but_never_acknowledged_is_not_written_again
     root = tmp_path / "archive"
     room = ScriptedRoom(nats_server.url, tmp_path / "rooms", ROOM)
     await room.start()
-    room.say(script(ROOM, 1, 10))
+    room.say(*script(ROOM, 1, 10))
     await room.said_all()
     await archive_until(nats_server, root, 10)
 
-    room.say(script(ROOM, 11, 20))
+    room.say(*script(ROOM, 11, 20))
     await room.said_all()
     # A run that was given 11-20, wrote half of them and was killed: nothing acknowledged.
     nc = await nats.connect(nats_server.url)
@@ -66,7 +66,7 @@ async def test_what_a_dead_run_wrote_but_never_acknowledged_is_not_written_again
     await nc.close()
 
     # The server hands 11-20 out again only after their ack wait: newer ones come first.
-    room.say(script(ROOM, 21, 30))
+    room.say(*script(ROOM, 21, 30))
     await room.said_all()
     with caplog.at_level(logging.INFO, logger="captioner.archive.consumer"):
         await archive_until(nats_server, root, 30)
@@ -77,7 +77,7 @@ async def test_what_a_dead_run_wrote_but_never_acknowledged_is_not_written_again
             if (m := re.search(r"(\d+) messages before stream message", r.getMessage()))]
     assert read and read[0] >= len(given)
     (folder,) = (root / ROOM).iterdir()
-    assert archived(folder) == expected(room.said)
+    assert archived(folder) == expected(room.events)
 
 
 async def test_a_removed_consumer_starts_again_from_the_folder_without_repeats(
@@ -85,16 +85,16 @@ async def test_a_removed_consumer_starts_again_from_the_folder_without_repeats(
     root = tmp_path / "archive"
     room = ScriptedRoom(nats_server.url, tmp_path / "rooms", ROOM)
     await room.start()
-    room.say(script(ROOM, 1, 12))
+    room.say(*script(ROOM, 1, 12))
     await room.said_all()
     await archive_until(nats_server, root, 12)
 
     nc = await nats.connect(nats_server.url)
     await nc.jetstream().delete_consumer(stream_name(ROOM), "archive-main")
     await nc.close()
-    room.say(script(ROOM, 13, 20))
+    room.say(*script(ROOM, 13, 20))
     await room.said_all()
     await archive_until(nats_server, root, 20)
     await room.close()
     (folder,) = (root / ROOM).iterdir()
-    assert archived(folder) == expected(room.said)
+    assert archived(folder) == expected(room.events)

@@ -82,6 +82,7 @@ class Archiver:
         self._found = asyncio.Condition()
         self._reported: dict[str, int] = {}
         self._closing = False
+        self._listing_error: str | None = None
 
     async def start(self) -> None:
         """Starts looking for rooms and archiving them; the bus may still be down."""
@@ -150,8 +151,12 @@ class Archiver:
             try:
                 found = await list_rooms(self.link)
             except BusError as exc:
-                log.debug("archive: listing the rooms: %s", exc.message)
+                if not session.lost.is_set() and exc.message != self._listing_error:
+                    self._report(f"cannot list the rooms: {exc.message}; trying again")
+                self._listing_error = exc.message
                 found = []
+            else:
+                self._listing_error = None
             new = [info.room for info in found if info.room not in self.rooms]
             for room in new:
                 self._add(room)

@@ -335,17 +335,26 @@ class EdgeSpec:
 
 class _Forward:
     """The edge's subscriber: into the room's Broadcaster, noting on the way how long the
-    caption took from the room's publish to here (the bus's share of the latency)."""
+    caption took from the room's publish to here (the bus's share of the latency) and
+    what its fan-out cost: CPU time (the edge's own work) and wall time (with the waits
+    for a CPU)."""
 
     def __init__(self) -> None:
         self.measuring = False
         self.arrival_ms = array("d")
+        self.fanout_cpu_ms = array("d")
+        self.fanout_wall_ms = array("d")
 
     def __call__(self, broadcaster, published: Published) -> None:
         event = published.event
-        if self.measuring and isinstance(event, Caption):
-            self.arrival_ms.append((time.time_ns() - event.emitted_ns) / 1e6)
+        if not self.measuring or not isinstance(event, Caption):
+            broadcaster.publish(event)
+            return
+        self.arrival_ms.append((time.time_ns() - event.emitted_ns) / 1e6)
+        cpu, wall = time.thread_time(), time.perf_counter()
         broadcaster.publish(event)
+        self.fanout_cpu_ms.append((time.thread_time() - cpu) * 1e3)
+        self.fanout_wall_ms.append((time.perf_counter() - wall) * 1e3)
 
 
 async def _play_here(conn: Connection, spec: EdgeSpec, buses: list[CaptionBus],
@@ -432,6 +441,8 @@ async def _edge(conn: Connection, spec: EdgeSpec) -> None:
                     "dropped": sum(b.dropped_viewers for b in broadcasters),
                     "last_seq": [b.last_seq or 0 for b in broadcasters],
                     "arrival_ms": forward.arrival_ms.tobytes(),
+                    "fanout_cpu_ms": forward.fanout_cpu_ms.tobytes(),
+                    "fanout_wall_ms": forward.fanout_wall_ms.tobytes(),
                     "loop_late_ms": watch.late_ms.tobytes(),
                     "gc_ms": watch.gc_ms,
                 }))

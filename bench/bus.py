@@ -51,6 +51,7 @@ import math
 import multiprocessing as mp
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -209,6 +210,16 @@ def _expect(conn: Connection, tag: str, timeout_s: float, who: str):
     return msg
 
 
+def cpu_pressure_us() -> float:
+    """Microseconds in which some task waited for a CPU (Linux PSI), NaN without PSI."""
+    try:
+        with open("/proc/pressure/cpu", encoding="ascii") as fh:
+            some = fh.readline().split()
+        return float(some[-1].split("=")[1])
+    except (OSError, IndexError, ValueError):
+        return math.nan
+
+
 def busy_fraction(before: dict[str, list[int]], after: dict[str, list[int]]
                   ) -> tuple[float, float]:
     """(busy, steal) share of all CPUs between two :func:`bench.viewers.cpu_times`."""
@@ -243,6 +254,7 @@ def run_scenario(args: argparse.Namespace, scenario: Scenario) -> dict:
     store = Path(tempfile.mkdtemp(prefix="bench-bus-"))
     nats = NatsServer(store / "jetstream") if scenario.mode == "bus" else None
     out: dict = {"scenario": scenario}
+    stopping = False
     try:
         rooms_conn = None
         if nats is not None:
@@ -279,7 +291,7 @@ def run_scenario(args: argparse.Namespace, scenario: Scenario) -> dict:
         time.sleep(max(0.0, (t0_ns - time.time_ns()) / 1e9 + args.warmup))
         for conn in client_conns + edge_conns:
             conn.send("measure")
-        stat0 = cpu_times()
+        stat0, pressure0 = cpu_times(), cpu_pressure_us()
         nats_cpu0 = proc_cpu_s(nats.process.pid) if nats and nats.process else math.nan
         wall0 = time.monotonic()
         if rooms_conn is not None:
@@ -291,6 +303,7 @@ def run_scenario(args: argparse.Namespace, scenario: Scenario) -> dict:
         wall = time.monotonic() - wall0
         out["busy"], out["steal"] = busy_fraction(stat0, cpu_times())
         out["cpus"] = len(stat0)
+        out["pressure"] = (cpu_pressure_us() - pressure0) / 1e6 / wall
         if nats is not None and nats.process is not None:
             out["nats_cpu"] = (proc_cpu_s(nats.process.pid) - nats_cpu0) / wall
             out["nats_rss"] = proc_mem_mb(nats.process.pid)
@@ -306,9 +319,12 @@ def run_scenario(args: argparse.Namespace, scenario: Scenario) -> dict:
         for conn in edge_conns:
             conn.send("stop")
         return out
+    except BaseException:
+        stopping = True
+        raise
     finally:
         for proc in procs:
-            proc.join(timeout=15)
+            proc.join(timeout=1 if stopping else 15)
             if proc.is_alive():
                 proc.terminate()
                 proc.join(timeout=5)
@@ -447,7 +463,9 @@ def describe_run(args: argparse.Namespace, f: dict) -> str:
     lines.append(f"  machine: all {raw['cpus']} CPUs {100 * raw['busy']:.0f}% busy"
                  + (f" ({100 * raw['steal']:.0f}% steal)" if raw["steal"] > 0.005 else "")
                  + f": this benchmark {100 * f['ours']:.0f}% of a core, other work on the "
-                 f"machine {100 * f['others']:.0f}%")
+                 f"machine {100 * f['others']:.0f}%"
+                 + (f"; some task waited for a CPU {100 * raw['pressure']:.0f}% of the time"
+                    if raw["pressure"] == raw["pressure"] else ""))
     lines += [f"  note: {note}" for note in f["notes"]]
     lines.append("  " + ("SATURATED: " + "; ".join(f["reasons"])
                          + ": these latencies measure the machine, not the bus"
@@ -612,6 +630,22 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark and prints its report; 0 if the targets were met where the
     machine could measure them, 1 if not, 2 on an error."""
     args = _parser().parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
+    # Stopped (Ctrl-C, or a kill of a run in the background, where SIGINT is ignored): the
+    # finally blocks stop the processes and the nats-server and remove the store.
+    handlers = {sig: signal.signal(sig, signal.default_int_handler)
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _main(args)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _main(args: argparse.Namespace) -> int:
     modes = {m.strip() for m in args.modes.split(",") if m.strip()}
     if (args.edges < 1 or args.viewers_per_edge < 1 or not 0 <= args.slow_share < 1
             or args.seconds <= 0 or args.warmup < 0 or args.client_procs < 1 or args.retries < 0
@@ -632,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
         f"viewer; {args.client_procs} viewer process(es) at nice {args.client_nice}; edges' "
         f"viewer sockets SO_SNDBUF {args.server_sndbuf or 'autotuned'}, client_queue "
         f"{args.client_queue}",
-        "command: python -m bench.bus " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command: python -m bench.bus " + " ".join(args.argv),
     ]
     print("\n".join(header), flush=True)
     results = []

@@ -1,0 +1,154 @@
+"""Viewers of many rooms on many edges, for the bus benchmark (:mod:`bench.bus`).
+
+The swarm of :mod:`bench.viewer_client` (raw sockets, one ``epoll``, kernel receive
+timestamps), with two things added: each viewer connects to the port of its own room on
+its own edge (a :class:`Target`), and the process takes a ``"measure"`` command after
+the warm-up, from which its latencies count. Everything else (the handshake, the frame
+parser, what a slow viewer does) is :class:`bench.viewer_client.Swarm`'s.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import os
+import resource
+import select
+import socket
+import time
+from array import array
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from bench.viewer_client import SO_TIMESTAMPNS, ClientPlan, Swarm, _Viewer
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one viewer connects: a room's caption server on one edge."""
+
+    port: int
+    room: int
+    edge: int
+
+
+class RoomSwarm(Swarm):
+    """A :class:`Swarm` whose viewers each watch their own room on their own edge.
+
+    Args:
+        plan: How to connect; its ``fast`` and ``slow`` must be the lengths of the two
+            target lists (its ``port`` is not used).
+        fast_targets: Where each fast viewer connects.
+        slow_targets: Where each slow viewer connects.
+    """
+
+    def __init__(self, plan: ClientPlan, fast_targets: list[Target],
+                 slow_targets: list[Target]) -> None:
+        if (plan.fast, plan.slow) != (len(fast_targets), len(slow_targets)):
+            raise ValueError("the plan's fast and slow counts must match the targets")
+        super().__init__(plan)
+        # Popped from the end: reversed, so that viewers connect in the order given.
+        self._todo = {False: list(reversed(fast_targets)), True: list(reversed(slow_targets))}
+        self.target_of: dict[_Viewer, Target] = {}
+        self._marks = {name: 0 for name in self.lat}
+        self._marked = (0, 0)
+
+    def _start(self, slow: bool) -> None:
+        # Swarm._start, connecting to this viewer's own target.
+        target = self._todo[slow].pop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if slow:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.plan.slow_rcvbuf)
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        viewer = _Viewer(sock, slow, base64.b64encode(os.urandom(16)))
+        self.target_of[viewer] = target
+        err = sock.connect_ex((self.plan.host, target.port))
+        if err not in (0, errno.EINPROGRESS):
+            self._fail(viewer, errno.errorcode.get(err, str(err)), registered=False)
+            return
+        self.viewers[sock.fileno()] = viewer
+        self.epoll.register(sock.fileno(), select.EPOLLOUT)
+        self.in_flight += 1
+
+    def mark(self) -> None:
+        """Starts the measurement: latencies received before now are the warm-up's."""
+        self._marks = {name: len(values) for name, values in self.lat.items()}
+        self._marked = (self.batched, self.captions)
+
+    def results(self) -> dict:
+        """:meth:`Swarm.results` over the measured part, with each fast viewer's room."""
+        out = super().results()
+        out["lat"] = {name: values[self._marks[name]:].tobytes()
+                      for name, values in self.lat.items()}
+        out["batched"] = self.batched - self._marked[0]
+        out["captions"] = self.captions - self._marked[1]
+        fast = [v for v in self.viewers.values() if not v.slow]  # Swarm.results' order
+        out["fast_targets"] = [(self.target_of[v].edge, self.target_of[v].room) for v in fast]
+        return out
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(conn: Connection, plan: ClientPlan, fast_targets: list[Target],
+        slow_targets: list[Target], nice: int = 0) -> None:
+    """Entry point of a viewer process.
+
+    Protocol with the parent, over ``conn``: this process sends ``("ready", info)`` once
+    connected; ``"measure"`` starts the measurement (latencies and this process's CPU
+    count from then on); ``"stop"`` (or the plan's run time) ends it, answered with
+    ``("results", dict)``.
+    """
+    if plan.cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {plan.cpu})
+    if nice:
+        # Below the edges and the bus: a viewer process that waits is stamped by the
+        # kernel anyway (its latencies are receive times), one that takes the CPU from
+        # an edge makes the edge late.
+        os.nice(nice)
+    swarm = RoomSwarm(plan, fast_targets, slow_targets)
+    try:
+        connect_s = swarm.connect()
+        conn.send(("ready", {"opened": swarm.opened, "failed": dict(swarm.failed),
+                             "connect_s": connect_s}))
+        swarm.epoll.register(conn.fileno(), select.EPOLLIN)
+        cpu0, wall0 = _cpu_s(), time.monotonic()
+        deadline = wall0 + plan.run_timeout_s
+        stop = False
+        while not stop and time.monotonic() < deadline:
+            for fd, _mask in swarm._poll(0.5):
+                while fd == conn.fileno() and conn.poll():
+                    command = conn.recv()
+                    if command == "measure":
+                        swarm.mark()
+                        cpu0, wall0 = _cpu_s(), time.monotonic()
+                    elif command == "stop":
+                        stop = True
+                        break
+        cpu_s, wall_s = _cpu_s() - cpu0, time.monotonic() - wall0
+        out = swarm.results()
+        out.update(cpu_s=cpu_s, wall_s=wall_s,
+                   max_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        conn.send(("results", out))
+    finally:
+        swarm.close()
+
+
+def lag_ms(results: list[dict]) -> array:
+    """How long each measured caption waited in its socket before its viewer process read
+    it (application read time minus kernel receive time), in ms: a viewer process that
+    falls behind shows here first."""
+    out = array("d")
+    for result in results:
+        for kind in ("committed", "partial"):
+            app, kernel = array("d"), array("d")
+            app.frombytes(result["lat"][f"app_{kind}"])
+            kernel.frombytes(result["lat"][f"kernel_{kind}"])
+            out.extend((a - k) * 1000 for a, k in zip(app, kernel, strict=True)
+                       if k == k)  # NaN: no kernel timestamp
+    return out

@@ -12,10 +12,12 @@ shows, and which floor captions still need machine translation.
 
 from __future__ import annotations
 
+import bisect
+import collections
 import dataclasses
 from dataclasses import dataclass
 
-from captioner.events import Caption
+from captioner.events import Caption, Speaker
 from captioner.languages import LANGUAGES, other
 
 
@@ -42,6 +44,10 @@ class TrackRouter:
       the booth microphone picking up the room). Once a booth utterance is shown, the
       rest of it is shown too, even if the floor has switched languages meanwhile.
     - Machine captions pass through.
+    - A booth caption carries the speaker of the floor utterance it interprets: the
+      floor utterance that began last before the booth's utterance began (the booth
+      follows the floor by seconds, so it may still be rendering the previous speaker
+      when the next one starts).
     - When an input's next caption moves to another track (its language changed, or a
       booth utterance is no longer shown), an empty partial withdraws the partial it
       left on the old track.
@@ -64,6 +70,12 @@ class TrackRouter:
         self._booth_shown: dict[str, tuple[str, str]] = {}
         # Per input: (utterance id, lang, revision) of a non-empty partial on screen.
         self._open_partial: dict[str, tuple[str, str, int]] = {}
+        # The floor's recent utterances: their start times, ids and speakers, in order.
+        self._floor_starts: collections.deque[float] = collections.deque(maxlen=64)
+        self._floor_utts: collections.deque[tuple[str, Speaker | None]] = \
+            collections.deque(maxlen=64)
+        # Per booth input: (utterance id, speaker) of the interpretation in progress.
+        self._booth_speaker: dict[str, tuple[str, Speaker | None]] = {}
 
     def booth_live(self, lang: str, now_s: float) -> bool:
         """True when the booth spoke ``lang`` within the hold time before ``now_s``."""
@@ -75,7 +87,10 @@ class TrackRouter:
         if caption.source == "machine":
             return Routed(publish=(caption,))
         if caption.source == "interpretation":
-            return self._from_booth(caption)
+            return self._from_booth(self._interpreted(caption))
+        if not self._floor_utts or self._floor_utts[-1][0] != caption.id:
+            self._floor_starts.append(caption.start_s)
+            self._floor_utts.append((caption.id, caption.speaker))
         if caption.lang in LANGUAGES:
             self._floor_lang = caption.lang
         want_mt = (caption.final and self.translate_enabled and caption.lang in LANGUAGES
@@ -83,6 +98,17 @@ class TrackRouter:
                    and not self.booth_live(other(caption.lang), caption.end_s))
         return Routed(publish=self._show(caption),
                       translate=caption if want_mt else None)
+
+    def _interpreted(self, caption: Caption) -> Caption:
+        """A booth caption with the speaker of the floor utterance it renders."""
+        current = self._booth_speaker.get(caption.input_id)
+        if current is None or current[0] != caption.id:
+            at = bisect.bisect_right(list(self._floor_starts), caption.start_s) - 1
+            current = (caption.id, self._floor_utts[at][1] if at >= 0 else None)
+            self._booth_speaker[caption.input_id] = current
+        if caption.speaker == current[1]:
+            return caption
+        return dataclasses.replace(caption, speaker=current[1])
 
     def _from_booth(self, caption: Caption) -> Routed:
         # Interpreters speak the language the floor is not using; booth text in the
@@ -123,8 +149,9 @@ class TrackRouter:
 
 def machine_caption(origin: Caption, text: str, start_s: float, end_s: float,
                     emitted_ns: int, index: int) -> Caption:
-    """A committed machine-translated caption derived from floor text."""
+    """A committed machine-translated caption derived from floor text: it names the
+    floor utterance it translates and carries that utterance's speaker."""
     return dataclasses.replace(
         origin, id=f"mt-{origin.input_id}-{index}", final=True, lang=other(origin.lang),
         text=text, start_s=start_s, end_s=end_s, emitted_ns=emitted_ns, source="machine",
-        seq=None, revision=0, words=(), utterance_id=origin.id)
+        seq=None, revision=0, words=(), utterance_id=origin.id, speaker=origin.speaker)

@@ -190,9 +190,12 @@ class LivePipeline:
     def _worker(self, input_id: str) -> InputWorker:
         worker = self.workers.get(input_id)
         if worker is None:
+            floor = self.labels.get(input_id, "floor") == "floor"
             worker = InputWorker(
                 input_id, self.engine, self._asr, self._vad, self.on_worker_event,
                 forced_language=lambda: self.controls.forced_language,
+                language_hint=(lambda: self.controls.language_hint(input_id)) if floor
+                else (lambda: None),
                 source=self.labels.get(input_id, "floor"), params=self.live_params,
                 policy_params=self.policy_params,
                 hotwords=self.glossary.hotwords if self.use_hotwords else None,

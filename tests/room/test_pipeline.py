@@ -207,3 +207,6 @@ def test_the_speaker_set_mid_utterance_takes_effect_from_the_next_utterance():
         ("floor-2", False, moderator.speaker), ("floor-2", True, moderator.speaker),
         ("floor-3", True, minister.speaker),
         ("booth-1", True, moderator.speaker), ("booth-2", True, minister.speaker)]
+    # The speaker's language is the floor worker's hint; the booth gets none.
+    floor, booth = pipeline._worker("floor"), pipeline._worker("booth")
+    assert floor.language_hint() == "ru" and booth.language_hint() is None

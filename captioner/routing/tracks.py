@@ -68,8 +68,9 @@ class TrackRouter:
         # meanwhile (interpreters lag the floor by seconds, so the floor often switches
         # before the booth's last words of the previous speech are committed).
         self._booth_shown: dict[str, tuple[str, str]] = {}
-        # Per input: (utterance id, lang, revision) of a non-empty partial on screen.
-        self._open_partial: dict[str, tuple[str, str, int]] = {}
+        # Per input: (utterance id, lang, revision, speaker) of a non-empty partial on
+        # screen.
+        self._open_partial: dict[str, tuple[str, str, int, Speaker | None]] = {}
         # The floor's recent utterances: their start times, ids and speakers, in order.
         self._floor_starts: collections.deque[float] = collections.deque(maxlen=64)
         self._floor_utts: collections.deque[tuple[str, Speaker | None]] = \
@@ -128,7 +129,8 @@ class TrackRouter:
         """``caption``, after withdrawing a partial of its input left on another track."""
         out = self._withdraw(caption)
         if not caption.final and caption.text:
-            self._open_partial[caption.input_id] = (caption.id, caption.lang, caption.revision)
+            self._open_partial[caption.input_id] = (caption.id, caption.lang, caption.revision,
+                                                    caption.speaker)
         elif self._open_partial.get(caption.input_id, ())[:2] == (caption.id, caption.lang):
             # A commit or an empty partial of the same utterance ends the partial.
             del self._open_partial[caption.input_id]
@@ -141,10 +143,11 @@ class TrackRouter:
         if open_ is None or open_[:2] == (caption.id, caption.lang):
             return ()
         del self._open_partial[caption.input_id]
-        old_id, old_lang, revision = open_
-        # The partial's own revision, so that no view takes it for an older one.
+        old_id, old_lang, revision, speaker = open_
+        # The partial's own revision (and speaker), so that no view takes it for an older
+        # one or for another speaker's.
         return (dataclasses.replace(caption, id=old_id, final=False, lang=old_lang, text="",
-                                    seq=None, revision=revision, words=()),)
+                                    seq=None, revision=revision, words=(), speaker=speaker),)
 
 
 def machine_caption(origin: Caption, text: str, start_s: float, end_s: float,

@@ -244,3 +244,13 @@ def test_interpretations_and_translations_carry_the_speaker_of_the_floor_they_re
     mt = machine_caption(dataclasses.replace(cap("Спасибо", id="floor-9"), speaker=b),
                          "Thank you", 0.0, 1.0, 5, 1)
     assert (mt.speaker, mt.utterance_id, mt.source) == (b, "floor-9", "machine")
+
+
+def test_a_withdrawn_partial_keeps_its_own_speaker():
+    a, b = Speaker("A"), Speaker("B")
+    router = TrackRouter()
+    router.route(dataclasses.replace(cap("Good", "en", final=False, id="floor-1"), speaker=a))
+    withdraw, shown = router.route(dataclasses.replace(
+        cap("Добрый", "ru", final=False, id="floor-2", start_s=2.0), speaker=b)).publish
+    assert (withdraw.id, withdraw.text, withdraw.speaker) == ("floor-1", "", a)
+    assert (shown.id, shown.speaker) == ("floor-2", b)

@@ -156,7 +156,8 @@ class InputWorker:
         emit: Called on the loop with every caption and status.
         forced_language: Returns the operator's forced language, or None for auto.
         language_hint: Returns the language the speaker on this input declared, or None:
-            a prior of language identification (the forced language wins).
+            a prior of language identification (the forced language wins), read when
+            an utterance starts.
         source: Caption source label (``floor`` or ``interpretation``).
         timer: Monotonic seconds, to time passes; clock_ns: wall-clock time stamped on
             captions. Both are injected by ``bench.simulate``, which runs this worker
@@ -208,6 +209,7 @@ class InputWorker:
         self._last_pass_wall_s = 0.0  # submit to result, queueing for the model included
         self._last_lang: str | None = None  # the previous utterance's language
         self._last_hint: str | None = None  # and the speaker's language hint then
+        self._utt_hint: str | None = None  # the hint of this utterance, read at its start
         self._last_utt_end_s = float("-inf")
         self._utt_start_s = 0.0
         self._utt_buffer_start_s = 0.0  # where the utterance's audio starts
@@ -310,6 +312,9 @@ class InputWorker:
                 self._pending_end_s = None
                 if not self.policy.active:
                     self._utt_start_s = event.at_s
+                    # Fixed for the utterance, as its speaker is: a speaker set meanwhile
+                    # is the next utterance's.
+                    self._utt_hint = self.language_hint()
                     self.policy.start_utterance(max(event.at_s - self.params.preroll_s,
                                                     self._audio_start_s), event.at_s)
                     self._utt_buffer_start_s = self.policy.buffer_start_s
@@ -359,7 +364,7 @@ class InputWorker:
                 self.emit(caption)
         lang = self.policy.lang
         if lang and self.policy.lang_locked:
-            self._last_lang, self._last_hint = lang, self.language_hint()
+            self._last_lang, self._last_hint = lang, self._utt_hint
         self._last_utt_end_s = end_s
         self.policy.end_utterance()
         self._pending_end_s = None
@@ -410,7 +415,7 @@ class InputWorker:
         lang = self.policy.lang if (forced or self.policy.lang_locked) else None
         gap_s = self._utt_start_s - self._last_utt_end_s
         speech_s = end_s - self._utt_start_s
-        hint = self.language_hint()
+        hint = self._utt_hint
         # Another speaker's language says nothing of this one's: the hint stands alone.
         previous = self._last_lang if hint is None or hint == self._last_hint else None
         started = self.timer()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from captioner.config import load_config
-from captioner.events import Caption, Status, Word
+from captioner.events import AudioChunk, Caption, Status, Word
 from captioner.recognition.live import InputWorker, _PassResult, pass_due, pass_start
 from captioner.recognition.streaming import StreamingParams
 from captioner.room.build import live_params
@@ -254,6 +254,31 @@ def test_the_speakers_language_hint_weighs_in_the_final_pass(hint, last, decoded
         worker._last_lang, worker._last_hint = last
         worker._last_utt_end_s = 0.5
         worker._utt_start_s = 1.0
+        worker._utt_hint = worker.language_hint()  # as the utterance's start reads it
         worker.policy.start_utterance(0.0, 1.0)
         asyncio.run(_final(worker, 1.0 + 2.5 + worker.params.tail_s))
     assert engine.decoded[0] == decoded
+
+
+def test_the_hint_is_read_when_an_utterance_starts_and_kept_to_its_end():
+    # The operator sets the next speaker while this one's utterance is still being
+    # recognised: its passes keep the language of the speaker it began with.
+    engine = _IdentifyingEngine("en", 0.93)  # English, but not sure enough to switch
+    hint = {"now": "ru"}
+    with ThreadPoolExecutor(1) as pool:
+        worker = InputWorker("floor", engine, pool, pool, lambda event: None,
+                             language_hint=lambda: hint["now"])
+        worker.vad = lambda samples: np.full(len(samples) // 512, 0.95, dtype=np.float32)
+
+        async def speech():
+            loop = asyncio.get_running_loop()
+            blocks = [AudioChunk("floor", np.zeros(1600, dtype=np.float32), i / 10, 0)
+                      for i in range(40)]
+            await worker.step(loop, blocks[:10])
+            assert worker.policy.active and worker._utt_hint == "ru"
+            hint["now"] = "en"
+            for i in range(10, 40, 5):
+                await worker.step(loop, blocks[i:i + 5])
+
+        asyncio.run(speech())
+    assert engine.decoded and set(engine.decoded) == {"ru"}, engine.decoded

@@ -69,7 +69,6 @@ class Controls:
         return self.speaker.language or None
 
 
-
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What a command did.
@@ -116,9 +115,11 @@ def _set_item(args, controls: Controls, programme: Programme, now: int) -> Outco
         controls.auto_advance = args["auto"]
         return Outcome((_item_status(programme, controls.item, now, "operator",
                                      auto=controls.auto_advance),), changed)
-    changed = args["item"] != controls.item
-    controls.item = args["item"]
-    return Outcome((_item_status(programme, controls.item, now, "operator"),), changed)
+    # The operator's choice of item ends following the schedule, which would undo it.
+    changed = args["item"] != controls.item or controls.auto_advance
+    controls.item, controls.auto_advance = args["item"], False
+    return Outcome((_item_status(programme, controls.item, now, "operator", auto=False),),
+                   changed)
 
 
 def follow_schedule(controls: Controls, programme: Programme, now: time_of_day,

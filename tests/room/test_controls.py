@@ -127,3 +127,9 @@ def test_the_item_is_set_by_the_operator_or_follows_the_schedule():
     assert controls.item == 0 and controls.speaker is None  # the speaker stays as set
     follow_schedule(controls, PROGRAMME, time(16, 0))
     assert controls.item == 1
+    # Choosing an item by hand stops following the schedule, which would undo it.
+    out = apply(parse({"cmd": "item", "item": 0}, programme=PROGRAMME), controls,
+                programme=PROGRAMME)
+    assert (controls.item, controls.auto_advance, out.events[0].detail["auto"]) == (
+        0, False, False)
+    assert follow_schedule(controls, PROGRAMME, time(16, 0)).events == ()

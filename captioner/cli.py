@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an earlier session folder after a restart: sequence "
                    "numbers continue, the journal is appended, viewers get the history")
     p.add_argument("--title", default=None, help="session title, used in the folder name")
+    p.add_argument("--programme", default=None, metavar="FILE.csv",
+                   help="the event programme from a spreadsheet's CSV (columns title, start, "
+                   "end, name, role, language, input: one row per speaker), instead of "
+                   "[[programme.items]] in the config")
     p.add_argument("--no-record", action="store_true", help="keep no session record")
     p.add_argument("--no-server", action="store_true", help="do not serve the browser views")
     p.add_argument("--host", default=None, help="address to serve on (default: server.host)")

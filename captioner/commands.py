@@ -187,6 +187,13 @@ def run(args: argparse.Namespace) -> int:
     from captioner.runner import RunOptions, plan_inputs, run_session
 
     cfg = _config(args)
+    if args.programme:
+        import dataclasses
+
+        from captioner.programme import load_csv
+
+        floor = [i.id for i in cfg.inputs if i.source == "floor"]
+        cfg = dataclasses.replace(cfg, programme=load_csv(args.programme, floor))
     language = args.language or cfg.asr.language
     opts = RunOptions(input=args.input, speed=args.speed, print_events=args.print_events,
                       language=None if language == "auto" else language,

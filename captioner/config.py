@@ -17,6 +17,7 @@ from typing import Any
 
 from captioner.errors import ConfigError
 from captioner.languages import LANGUAGES
+from captioner.programme import Programme, check_programme
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.toml"
@@ -198,6 +199,7 @@ class Config:
     glossary: GlossaryConfig = field(default_factory=GlossaryConfig)
     session: SessionConfig = field(default_factory=SessionConfig)
     bus: BusConfig = field(default_factory=BusConfig)
+    programme: Programme = field(default_factory=Programme)
 
 
 #: Keys whose values an error message never repeats.
@@ -350,7 +352,8 @@ def validate(cfg: Config) -> Config:
         if not (term.en or term.ru):
             raise ConfigError(f"glossary.terms[{n}]: a term needs an en or ru form")
     _validate_bus(cfg.bus)
-    return cfg
+    floor = [i.id for i in cfg.inputs if i.source == "floor"]
+    return dataclasses.replace(cfg, programme=check_programme(cfg.programme, floor))
 
 
 def _validate_bus(bus: BusConfig) -> None:

@@ -64,6 +64,19 @@ class Segment:
 
 
 @dataclass(frozen=True, slots=True)
+class Speaker:
+    """Who is speaking, as a caption carries it (``speaker`` on the wire).
+
+    Attributes:
+        name: The name as the screens show it (``H.E. Zulfiya Suleimenova``).
+        role: Role or affiliation (``Minister of Ecology, Kazakhstan``); may be empty.
+    """
+
+    name: str
+    role: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Caption:
     """A caption on one language track.
 
@@ -88,6 +101,9 @@ class Caption:
         utterance_id: The utterance the caption belongs to when that is not ``id``: a
             machine translation names the floor utterance it translates, so that the
             views keep one paragraph per utterance (``utterance`` on the wire).
+        speaker: Who is speaking: the floor speaker the operator set when the utterance
+            began; an interpretation or a machine translation carries the speaker of
+            the floor utterance it renders. None when nobody was set.
     """
 
     id: str
@@ -103,6 +119,7 @@ class Caption:
     revision: int = 0
     words: tuple[Word, ...] = ()
     utterance_id: str | None = None
+    speaker: Speaker | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,11 +48,15 @@ _TOP_HEAVY_WEIGHT = 1.25
 
 @dataclass(frozen=True, slots=True)
 class Cue:
-    """One caption on screen: a time span and its (already wrapped) lines."""
+    """One caption on screen: a time span and its (already wrapped) lines.
+
+    ``voice`` names the speaker (a WebVTT voice span), or is None.
+    """
 
     start_s: float
     end_s: float
     lines: tuple[str, ...]
+    voice: str | None = None
 
     @property
     def text(self) -> str:

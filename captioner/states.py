@@ -61,6 +61,8 @@ MESSAGE = "message"
 LANGUAGE_FORCED = "language_forced"
 INPUT_ENABLED = "input_enabled"
 INPUT_DISABLED = "input_disabled"
+SPEAKER_SET = "speaker_set"
+PROGRAMME_ITEM = "programme_item"
 SESSION_STARTED = "session_started"
 SESSION_RESUMED = "session_resumed"
 TRANSLATION_UNAVAILABLE = "translation_unavailable"
@@ -94,6 +96,8 @@ _TABLE = (
     State(LANGUAGE_FORCED),
     State(INPUT_ENABLED, ends=frozenset({INPUT_DISABLED})),
     State(INPUT_DISABLED, ends=frozenset({INPUT_ENABLED})),
+    State(SPEAKER_SET, journaled=True),
+    State(PROGRAMME_ITEM, journaled=True),
     # The session record.
     State(SESSION_STARTED, journaled=True),
     State(SESSION_RESUMED, journaled=True),

@@ -20,6 +20,7 @@ from captioner.delivery.broadcast import Broadcaster
 from captioner.delivery.server import CaptionServer
 from captioner.errors import CaptionerError
 from captioner.events import AudioChunk, Caption, Status
+from captioner.programme import Programme
 from captioner.room.controls import Controls
 from captioner.room.pipeline import LivePipeline
 from captioner.room.room import Room
@@ -123,12 +124,14 @@ class FakeRecord:
 
 
 def make_room(*, speed: float = 1.0, record: FakeRecord | None = None, translation=None,
-              holding_message: str = "") -> Room:
+              holding_message: str = "", programme: Programme = Programme()) -> Room:
     """A Room over a fake source and engine, its bus local, its workers fakes."""
     room = Room(FakeEngine(), FakeSource(speed=speed), LocalBus("test"),
                 labels={"floor": "floor", "booth": "interpretation"},
+                controls=Controls(item=0 if programme else None),
                 record=record if record is not None else FakeRecord(),
-                translation=translation, holding_message=holding_message)
+                translation=translation, holding_message=holding_message,
+                programme=programme)
     room.pipeline.workers = {"floor": FakeWorker(), "booth": FakeWorker()}
     room.publish_figures()
     return room

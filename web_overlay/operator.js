@@ -2,7 +2,10 @@
 // The token comes from the URL fragment (#token=...) or ?token=, is kept in this tab's
 // sessionStorage, and is removed from the address bar at once. See docs/operator.md.
 //
-// Keyboard: P pause/resume, C clear the screens, L cycle the language, M message box.
+// Keyboard: P pause/resume, C clear the screens, L cycle the language, M message box,
+// 1-9 a speaker of the programme item on now, 0 other / audience question.
+
+import { ProgrammePanel } from "./programme.js";
 
 const TOKEN_KEY = "captioner.delivery.operator.token";
 const LANG_NAMES = { auto: "Auto", ru: "RU", en: "EN" };
@@ -331,6 +334,7 @@ function render(s) {
   renderSession(s);
   renderPreview(s);
   renderLog(s.log);
+  speaking.render(s.programme);
 }
 
 function setEnabled(on) {
@@ -375,7 +379,7 @@ function resetNewSession() {
 const WORDS = {
   pause: "Captions paused", resume: "Captions resumed", clear: "Screens cleared",
   message: "Message shown", language: "Language set", input: "Input switched",
-  new_session: "New session started",
+  new_session: "New session started", speaker: "Speaker set", item: "Programme item set",
 };
 
 const control = new Control({
@@ -415,6 +419,7 @@ const control = new Control({
   },
 });
 window.operatorControl = control;
+const speaking = new ProgrammePanel($("speaking"), (cmd, args) => control.send(cmd, args));
 
 function showLogin(error) {
   $("login").hidden = false;
@@ -466,7 +471,7 @@ document.addEventListener("keydown", (ev) => {
     case "c": ev.preventDefault(); control.send("clear"); break;
     case "l": ev.preventDefault(); cycleLanguage(); break;
     case "m": ev.preventDefault(); $("msg").focus(); break;
-    default: break;
+    default: if (speaking.key(ev.key)) ev.preventDefault(); break;
   }
 });
 

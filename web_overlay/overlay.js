@@ -10,6 +10,7 @@
 //   partials=1|0      show text still being recognised (italic, dimmer)
 //   labels=1|0        label machine translation / interpretation
 //   indicator=1|0     the small "reconnecting" dot
+//   speakers=1|0      the speaker's name above the lines for a few seconds after a change
 
 import { CaptionFeed, StatusBoard, params, word } from "./feed.js";
 import { layoutFrom } from "./lines.js";
@@ -36,6 +37,8 @@ root.dataset.position = p.str("position", "bottom", ["bottom", "top"]);
 root.dataset.align = p.str("align", "center", ["center", "left"]);
 root.dataset.indicator = p.bool("indicator", true) ? "on" : "off";
 const labels = p.bool("labels", true);
+const speakers = p.bool("speakers", true);
+const SPEAKER_TAG_MS = 6000;
 
 const stack = document.getElementById("stack");
 const boxes = new Map();
@@ -54,10 +57,15 @@ for (const lang of langs) {
   hold.hidden = true;
   const dot = document.createElement("span");
   dot.className = "conn-dot";
-  box.append(label, win, hold, dot);
+  const tag = document.createElement("div");
+  tag.className = "speaker-tag";
+  tag.hidden = true;
+  box.append(label, tag, win, hold, dot);
+  const who = { key: "", timer: null };
   stack.append(box);
   const pane = new RollUp(win, {
-    lang, lines, labels: false, labelLang: lang, maxFontPx: () => size, fixedWidth: true,
+    lang, lines, labels: false, speakers: false, labelLang: lang, maxFontPx: () => size,
+    fixedWidth: true,
     partials: p.bool("partials", true),
     // The box's padding is outside the lines.
     availableWidth: () => stack.clientWidth - 1.1 * size,
@@ -65,6 +73,16 @@ for (const lang of langs) {
       const src = pn.lastSource;
       label.hidden = !labels || !src || src === "floor";
       if (!label.hidden) { label.textContent = word(src, lang); label.dataset.source = src; }
+      const sp = pn.latestSpeaker;
+      const key = sp ? `${sp.name}\u0000${sp.role}` : "";
+      if (speakers && key !== who.key) {
+        // A change of speaker: the name, for a few seconds.
+        who.key = key;
+        clearTimeout(who.timer);
+        tag.textContent = sp ? sp.name : "";
+        tag.hidden = !sp;
+        if (sp) who.timer = setTimeout(() => { tag.hidden = true; }, SPEAKER_TAG_MS);
+      }
       render();
     },
   });

@@ -4,7 +4,9 @@
 //
 // Committed fragments of one utterance (the same paragraph key, on one track) append
 // to one paragraph; the partial tail of that utterance continues it. A paragraph starts
-// at a new utterance, a change of source, or a pause longer than PARAGRAPH_PAUSE_S.
+// at a new utterance, a change of source or of speaker, or a pause longer than
+// PARAGRAPH_PAUSE_S. A paragraph whose speaker differs from the one before it on the
+// track is "headed": the views open it with the speaker's name.
 // Paragraphs follow the order of the committed captions: nothing is re-ordered.
 
 import { word } from "./feed.js";
@@ -24,6 +26,15 @@ export function paragraphKey(msg) {
   return String(msg.utterance ?? msg.id ?? "");
 }
 
+/** The caption's speaker as {name, role}, or null (absent, or not a speaker). */
+export function speakerOf(msg) {
+  const sp = msg.speaker;
+  if (!sp || typeof sp !== "object" || typeof sp.name !== "string" || !sp.name) return null;
+  return { name: sp.name, role: typeof sp.role === "string" ? sp.role : "" };
+}
+
+function speakerKey(speaker) { return speaker ? `${speaker.name}\u0000${speaker.role}` : ""; }
+
 /** The label word of a source, or "" for the floor (the speaker needs no label). */
 export function sourceLabel(source, lang) {
   return source === "floor" ? "" : word(source, lang);
@@ -40,8 +51,8 @@ export class Paragraphs {
     this.keepPartials = options.partials ?? true;
     this.maxCommitted = options.maxCommitted ?? Infinity;
     this.pauseS = options.pauseS ?? PARAGRAPH_PAUSE_S;
-    this.paras = [];               // {n, key, source, input, labelled, texts, seqs, ids, endS}
-    this.partials = new Map();     // input -> {id, key, source, input, text, revision}
+    this.paras = [];               // {n, key, source, input, labelled, speaker, headed, texts, seqs, ids, endS}
+    this.partials = new Map();     // input -> {id, key, source, input, speaker, text, revision}
     this.committed = 0;            // fragments held
     this.serial = 0;
     this.revisions = new Map();    // id -> highest partial revision seen
@@ -61,16 +72,19 @@ export class Paragraphs {
     const source = sourceOf(msg);
     const key = paragraphKey(msg);
     const input = String(msg.input ?? "floor");
+    const speaker = speakerOf(msg);
+    const who = speakerKey(speaker);
     const startS = typeof msg.start_s === "number" ? msg.start_s : null;
     let para = this.last;
     const paused = para && startS !== null && para.endS !== null && startS - para.endS > this.pauseS;
     let created = false;
-    if (!para || para.key !== key || para.source !== source || paused) {
+    if (!para || para.key !== key || para.source !== source || para.who !== who || paused) {
       const prev = para;
       this.serial += 1;
       para = {
         n: this.serial, key, source, input, texts: [], seqs: [], ids: [], endS: null,
         labelled: source !== "floor" && (!prev || prev.source !== source),
+        speaker, who, headed: !!speaker && (!prev || prev.who !== who),
       };
       this.paras.push(para);
       created = true;
@@ -101,8 +115,10 @@ export class Paragraphs {
     // An older revision arriving late; or the revision already committed or withdrawn.
     if (seen !== undefined && (revision < seen || (revision === seen && current?.id !== id))) return false;
     this._remember(id, revision);
+    const speaker = speakerOf(msg);
     this.partials.set(input, {
       id, key: paragraphKey(msg), source: sourceOf(msg), input, text: msg.text, revision,
+      speaker, who: speakerKey(speaker),
     });
     return true;
   }
@@ -110,7 +126,20 @@ export class Paragraphs {
   /** Whether a partial continues the last committed paragraph (else it stands alone). */
   attached(partial) {
     const last = this.last;
-    return !!last && last.key === partial.key && last.source === partial.source;
+    return !!last && last.key === partial.key && last.source === partial.source
+      && last.who === partial.who;
+  }
+
+  /** Whether a partial that stands alone opens with its speaker's name (a change). */
+  partialHeaded(partial) {
+    return !!partial.speaker && (this.last?.who ?? "") !== partial.who;
+  }
+
+  /** Who speaks in the newest text of the track: a partial's speaker, else the last paragraph's. */
+  get latestSpeaker() {
+    const partials = [...this.partials.values()];
+    const newest = partials.length ? partials[partials.length - 1] : this.last;
+    return newest ? newest.speaker : null;
   }
 
   /** Whether a partial that stands alone starts with a label. */

@@ -39,6 +39,7 @@ for (const el of document.querySelectorAll(".lines")) {
   // phone that connects late), the oldest paragraphs removed whole.
   panes.set(lang, new ParagraphPane(el, {
     maxCommitted: MAX_COMMITTED, labelLang: lang, onChange: changed,
+    speakers: p.bool("speakers", true),
     onTrim: (px) => { if (!pinned && el === panes.get(settings.lang)?.container) log.scrollTop -= px; },
   }));
 }

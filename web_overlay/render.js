@@ -14,13 +14,16 @@ export { sourceOf } from "./paragraphs.js";
  * the container's aria-live region announces committed text only.
  *
  * options: maxCommitted (committed fragments kept in the DOM; the oldest paragraphs are
- * removed whole beyond it), labels, labelLang, partials, onChange(pane).
+ * removed whole beyond it), labels, labelLang, partials, speakers (a paragraph at a
+ * change of speaker opens with the name, and the role with roles), onChange(pane).
  */
 export class ParagraphPane {
   constructor(container, options = {}) {
     this.container = container;
     this.labels = options.labels ?? true;
     this.labelLang = options.labelLang ?? "en";
+    this.speakers = options.speakers ?? true;
+    this.roles = options.roles ?? true;
     this.model = new Paragraphs({ partials: options.partials ?? true,
                                   maxCommitted: options.maxCommitted ?? 1000 });
     this.onChange = options.onChange ?? null;
@@ -32,10 +35,11 @@ export class ParagraphPane {
   get isEmpty() { return this.model.isEmpty; }
   get lastSource() { return this.model.lastSource; }
 
-  _paragraph(source, labelled, extraClass) {
+  _paragraph(source, labelled, extraClass, speaker = null) {
     const p = document.createElement("p");
     p.className = `para src-${source}${extraClass ? " " + extraClass : ""}`;
     p.dataset.source = source;
+    if (this.speakers && speaker) p.append(speakerHead(speaker, this.roles));
     const label = this.labels && labelled ? sourceLabel(source, this.labelLang) : "";
     if (label) {
       const tag = document.createElement("span");
@@ -72,7 +76,7 @@ export class ParagraphPane {
     this._removePartials();  // drawn again below, after the text that now precedes them
     let el = this.paraEls.get(para.n);
     if (created) {
-      el = this._paragraph(para.source, para.labelled);
+      el = this._paragraph(para.source, para.labelled, "", para.headed ? para.speaker : null);
       el.dataset.key = para.key;
       el.dataset.para = String(para.n);
       this.container.append(el);
@@ -138,8 +142,9 @@ export class ParagraphPane {
           shown.space = document.createTextNode(" ");
           el.append(shown.space, span);
         } else {
-          shown.standalone = this._paragraph(partial.source, this.model.partialLabelled(partial),
-                                             "provisional");
+          shown.standalone = this._paragraph(
+            partial.source, this.model.partialLabelled(partial), "provisional",
+            this.model.partialHeaded(partial) ? partial.speaker : null);
           shown.standalone.append(span);
           this.container.append(shown.standalone);
         }
@@ -148,6 +153,23 @@ export class ParagraphPane {
       shown.span.firstChild.textContent = partial.text;
     }
   }
+}
+
+/** The name (and role) that opens a paragraph at a change of speaker; text only. */
+export function speakerHead(speaker, withRole = true) {
+  const head = document.createElement("span");
+  head.className = "speaker";
+  const name = document.createElement("span");
+  name.className = "speaker-name";
+  name.textContent = speaker.name;
+  head.append(name);
+  if (withRole && speaker.role) {
+    const role = document.createElement("span");
+    role.className = "speaker-role";
+    role.textContent = speaker.role;
+    head.append(document.createTextNode(" "), role);
+  }
+  return head;
 }
 
 /** Sets the text of the small "reconnecting" pill in a view. */

@@ -101,7 +101,8 @@ export function paragraphLines(texts, partialText, width) {
  * One language track as roll-up lines in `host` (an element that gets the clip box).
  *
  * options: lang, lines (N visible), labels (a label line where a paragraph of another
- * source starts), labelLang, partials, maxFontPx() (the largest font size wanted),
+ * source starts), speakers (a line with the speaker's name where the speaker changes),
+ * labelLang, partials, maxFontPx() (the largest font size wanted),
  * fitHeight (also fit N lines into the host's height), fixedWidth (the box is as wide
  * as a full line, not as the text: the overlay), onChange(pane).
  */
@@ -111,6 +112,7 @@ export class RollUp {
     this.lang = options.lang ?? "en";
     this.size = options.lines ?? 8;
     this.labels = options.labels ?? true;
+    this.speakers = options.speakers ?? true;
     this.labelLang = options.labelLang ?? this.lang;
     this.maxFontPx = options.maxFontPx ?? (() => 40);
     this.fitHeight = options.fitHeight ?? false;
@@ -157,6 +159,7 @@ export class RollUp {
 
   get isEmpty() { return this.model.isEmpty; }
   get lastSource() { return this.model.lastSource; }
+  get latestSpeaker() { return this.model.latestSpeaker; }
   get maxChars() { return maxCharsFor(this.lang, this.layout); }
 
   /** Takes the layout a hello announced; lines are broken again if it changed. */
@@ -204,6 +207,9 @@ export class RollUp {
     const lines = paragraphLines(para.texts, partialText, width);
     for (const line of lines) { line.source = para.source; line.para = para.n; }
     if (label) lines.unshift({ label, source: para.source, para: para.n, text: "" });
+    if (this.speakers && para.headed) {
+      lines.unshift({ speaker: para.speaker.name, source: para.source, para: para.n, text: "" });
+    }
     return lines;
   }
 
@@ -230,6 +236,9 @@ export class RollUp {
     }
     for (const partial of this.model.partials.values()) {
       if (partial === attached) continue;
+      if (this.speakers && this.model.partialHeaded(partial)) {
+        out.push({ speaker: partial.speaker.name, source: partial.source, text: "" });
+      }
       const label = this.labels && this.model.partialLabelled(partial)
         ? sourceLabel(partial.source, this.labelLang) : "";
       if (label) out.push({ label, source: partial.source, text: "" });
@@ -283,7 +292,7 @@ export class RollUp {
   }
 
   _fill(slot, line, recent) {
-    const sig = line ? `${line.label ?? ""}\u0000${line.committed ?? ""}\u0000${line.partial ?? ""}\u0000${line.source}` : "";
+    const sig = line ? `${line.label ?? ""}\u0000${line.speaker ?? ""}\u0000${line.committed ?? ""}\u0000${line.partial ?? ""}\u0000${line.source}` : "";
     slot.classList.toggle("recent", !!line && recent);
     if (sig === slot.sig) return;
     slot.sig = sig;
@@ -293,6 +302,15 @@ export class RollUp {
     if (recent) slot.classList.add("recent");
     slot.classList.add(`src-${line.source}`);
     slot.dataset.source = line.source;
+    if (line.speaker) {
+      // The name only (the projection screen has no room for roles), as text.
+      slot.classList.add("label", "speaker");
+      const name = document.createElement("span");
+      name.className = "speaker-name";
+      name.textContent = line.speaker;
+      slot.append(name);
+      return;
+    }
     if (line.label) {
       slot.classList.add("label");
       const tag = document.createElement("span");

@@ -1,7 +1,8 @@
 // The projection view: both language tracks side by side (or stacked), as roll-up lines.
 // URL parameters: lang=both|ru|en, layout=columns|rows, size=px (largest font; it is
 // made smaller so that a full line and N lines fit), qr=1|0, theme=dark|light,
-// lines=N (lines shown per language, default 8), partials=1|0.
+// lines=N (lines shown per language, default 8), partials=1|0, speakers=1|0 (the name
+// where the speaker changes).
 
 import { CaptionFeed, StatusBoard, params, word } from "./feed.js";
 import { layoutFrom } from "./lines.js";
@@ -32,7 +33,7 @@ for (const section of document.querySelectorAll(".pane")) {
   if (!langs.includes(lang)) { section.remove(); continue; }
   const pane = new RollUp(section.querySelector(".lines"), {
     lang, lines, labelLang: lang, maxFontPx, fitHeight: true, onFit: unifyFonts,
-    partials: p.bool("partials", true),
+    partials: p.bool("partials", true), speakers: p.bool("speakers", true),
     onChange: (pn) => {
       const badge = section.querySelector(".source-badge");
       const src = pn.lastSource;

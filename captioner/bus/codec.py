@@ -24,7 +24,13 @@ from captioner.bus.messages import (
     RecordFigures,
     RoomFigures,
 )
-from captioner.events import Caption, Status, Word
+from captioner.events import Caption, Speaker, Status, Word
+from captioner.programme import (
+    programme_from_data,
+    programme_to_data,
+    speaker_from_data,
+    speaker_to_data,
+)
 
 #: The version of this encoding, in every message as ``v``.
 CODEC_VERSION = 1
@@ -71,6 +77,8 @@ def caption_to_body(caption: Caption) -> dict[str, Any]:
         "revision": caption.revision,
         "words": [[w.text, w.start_s, w.end_s, w.probability] for w in caption.words],
         "utterance_id": caption.utterance_id,
+        "speaker": None if caption.speaker is None else {
+            "name": caption.speaker.name, "role": caption.speaker.role},
     }
 
 
@@ -82,6 +90,7 @@ def caption_from_body(body: Mapping[str, Any]) -> Caption:
     """
     seq = body["seq"]
     utterance = body["utterance_id"]
+    speaker = body.get("speaker")  # absent from a room older than the speaker
     return Caption(
         id=str(body["id"]),
         final=_bool(body["final"]),
@@ -96,6 +105,8 @@ def caption_from_body(body: Mapping[str, Any]) -> Caption:
         revision=_int(body["revision"]),
         words=tuple(Word(str(t), float(s), float(e), float(p)) for t, s, e, p in body["words"]),
         utterance_id=None if utterance is None else str(utterance),
+        speaker=None if speaker is None else Speaker(_str(speaker["name"]),
+                                                     _str(speaker["role"])),
     )
 
 
@@ -176,6 +187,10 @@ def encode_figures(room: str, figures: RoomFigures) -> bytes:
         "speed": figures.speed,
         "time_offset_s": figures.time_offset_s,
         "new_session": figures.new_session,
+        "programme": programme_to_data(figures.programme),
+        "item": figures.item,
+        "speaker": None if figures.speaker is None else speaker_to_data(figures.speaker),
+        "auto_advance": figures.auto_advance,
     }
     return _dumps({"v": CODEC_VERSION, "room": room, "type": "figures", "figures": body})
 
@@ -194,6 +209,8 @@ def decode_figures(data: bytes) -> tuple[str, RoomFigures]:
         placement = f["placement"]
         recording = f["recording"]
         pass_ = f["input_pass"]
+        item = f.get("item")
+        speaker = f.get("speaker")
         figures = RoomFigures(
             at_ns=_int(f["at_ns"]),
             inputs=tuple(InputFigures(
@@ -220,6 +237,10 @@ def decode_figures(data: bytes) -> tuple[str, RoomFigures]:
             speed=float(f["speed"]),
             time_offset_s=float(f["time_offset_s"]),
             new_session=_bool(f["new_session"]),
+            programme=programme_from_data(f.get("programme", ())),
+            item=None if item is None else _int(item),
+            speaker=None if speaker is None else speaker_from_data(speaker),
+            auto_advance=_bool(f.get("auto_advance", False)),
         )
         return str(body["room"]), figures
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -230,6 +251,12 @@ def _int(value: Any) -> int:
     # JSON has one number type: refuse 1.5 or true where an integer belongs.
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {value!r}")
     return value
 
 

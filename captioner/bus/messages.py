@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from captioner.events import Caption, Status
+from captioner.programme import Programme, ProgrammeSpeaker
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +50,8 @@ class Command:
     """One validated operator command (see :func:`captioner.delivery.control.parse_command`).
 
     Attributes:
-        name: ``pause``, ``resume``, ``clear``, ``language``, ``input``, ``message`` or
-            ``new_session``.
+        name: ``pause``, ``resume``, ``clear``, ``language``, ``input``, ``message``,
+            ``new_session``, ``speaker`` or ``item``.
         args: The validated arguments (``message``, ``lang``, ``input``...).
         id: The client's correlation id, echoed in the acknowledgement; None if not given.
     """
@@ -150,6 +151,10 @@ class RoomFigures:
         speed: How fast the source plays (1.0: real time; 0: as fast as it can).
         time_offset_s: Added to stream times (a resumed session continues its clock).
         new_session: Whether the room can start a new session record.
+        programme: The event programme (empty: none).
+        item: The programme item on now (an index into ``programme.items``), or None.
+        speaker: The speaker the operator set for the floor, or None.
+        auto_advance: Whether the item follows the programme's schedule.
     """
 
     at_ns: int
@@ -168,6 +173,10 @@ class RoomFigures:
     speed: float = 1.0
     time_offset_s: float = 0.0
     new_session: bool = False
+    programme: Programme = Programme()
+    item: int | None = None
+    speaker: ProgrammeSpeaker | None = None
+    auto_advance: bool = False
 
     @property
     def asr_seconds(self) -> float:

@@ -14,6 +14,12 @@ echoes)::
     {"cmd": "input", "input": "booth", "enabled": false}
     {"cmd": "message", "text": "Please take your seats", "duration_s": 15}
     {"cmd": "new_session", "title": "Afternoon panel"}
+    {"cmd": "speaker", "item": 1, "speaker": 0}       a speaker of the programme
+    {"cmd": "speaker", "other": true}                  "other / audience question"
+    {"cmd": "speaker", "name": "Dr. A. Seitkali", "role": "Moderator", "lang": "ru"}
+    {"cmd": "speaker", "none": true}                   nobody: no name on the screens
+    {"cmd": "item", "item": 2}                         the programme item on now
+    {"cmd": "item", "auto": true}                      the item follows the schedule
 """
 
 from __future__ import annotations
@@ -29,6 +35,14 @@ from urllib.parse import urlsplit
 from captioner.bus.messages import Command
 from captioner.errors import CaptionerError, CommandError
 from captioner.languages import AUTO, LANGUAGES
+from captioner.programme import (
+    MAX_NAME_CHARS,
+    MAX_ROLE_CHARS,
+    OTHER_SPEAKER,
+    Programme,
+    ProgrammeSpeaker,
+    speaker_to_data,
+)
 
 #: Environment variable that sets the operator token instead of a generated one.
 TOKEN_ENV = "CAPTIONER_OPERATOR_TOKEN"
@@ -43,7 +57,9 @@ DEFAULT_MESSAGE_S = 15.0
 MAX_MESSAGE_S = 600.0
 
 COMMANDS = frozenset({"pause", "resume", "clear", "language", "input", "message",
-                      "new_session"})
+                      "new_session", "speaker", "item"})
+#: The ways a ``speaker`` command names who speaks; exactly one is given.
+SPEAKER_FORMS = ("speaker", "other", "name", "none")
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _TOKEN_CHARS = re.compile(r"^[\x21-\x7e]+$")
@@ -162,14 +178,66 @@ def _text(value: Any, name: str, limit: int, *, required: bool) -> str:
     return text
 
 
+def _index(value: Any, name: str, count: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < count:
+        raise CommandError(f"{name} must be a number from 0 to {count - 1}" if count
+                           else "the programme has no items")
+    return value
+
+
+def _speaker_args(msg: dict, programme: Programme, inputs: Iterable[str],
+                  languages: Iterable[str]) -> dict[str, Any]:
+    """The arguments of a ``speaker`` command: ``speaker`` (as data, or None for
+    nobody) and the programme ``item`` it is from (None when not from the programme)."""
+    forms = [form for form in SPEAKER_FORMS
+             if msg.get(form) is not None and msg.get(form) is not False]
+    if len(forms) != 1:
+        raise CommandError("say who speaks with one of: item and speaker (the programme), "
+                           "other, name, none")
+    if forms == ["speaker"]:
+        item = _index(msg.get("item"), "item", len(programme.items))
+        speakers = programme.items[item].speakers
+        index = _index(msg.get("speaker"), "speaker", len(speakers))
+        return {"speaker": speaker_to_data(speakers[index]), "item": item}
+    if "item" in msg:
+        raise CommandError("item goes with speaker (a speaker of the programme)")
+    if forms == ["none"] or forms == ["other"]:
+        if msg[forms[0]] is not True:
+            raise CommandError(f"{forms[0]} must be true")
+        return {"speaker": None if forms == ["none"] else speaker_to_data(OTHER_SPEAKER),
+                "item": None}
+    lang = msg.get("lang") or ""
+    if lang and lang not in set(languages):
+        raise CommandError(f"lang must be one of {', '.join(languages)}, or left out")
+    input_id = msg.get("input") or ""
+    if input_id and input_id not in set(inputs):
+        raise CommandError(f"unknown input {str(input_id)[:32]!r}")
+    speaker = ProgrammeSpeaker(
+        _text(msg.get("name"), "name", MAX_NAME_CHARS, required=True),
+        _text(msg.get("role"), "role", MAX_ROLE_CHARS, required=False), lang, input_id)
+    return {"speaker": speaker_to_data(speaker), "item": None}
+
+
+def _item_args(msg: dict, programme: Programme) -> dict[str, Any]:
+    if ("item" in msg) == ("auto" in msg):
+        raise CommandError("give item (a number) or auto (true or false)")
+    if "auto" in msg:
+        if not isinstance(msg["auto"], bool):
+            raise CommandError("auto must be true or false")
+        return {"auto": msg["auto"]}
+    return {"item": _index(msg["item"], "item", len(programme.items))}
+
+
 def parse_command(msg: Any, *, inputs: Iterable[str] = (),
-                  languages: Iterable[str] = LANGUAGES) -> Command:
+                  languages: Iterable[str] = LANGUAGES,
+                  programme: Programme = Programme()) -> Command:
     """Validates one decoded JSON message from an operator.
 
     Args:
         msg: The decoded message.
         inputs: The input ids that exist (for ``input``).
         languages: The recognised languages (for ``language``; ``auto`` is always allowed).
+        programme: The room's programme (for ``speaker`` and ``item``).
 
     Returns:
         The command with clean arguments.
@@ -214,6 +282,10 @@ def parse_command(msg: Any, *, inputs: Iterable[str] = (),
         args["duration_s"] = float(duration)
     elif name == "new_session":
         args["title"] = _text(msg.get("title"), "title", MAX_TITLE_CHARS, required=False)
+    elif name == "speaker":
+        args.update(_speaker_args(msg, programme, inputs, languages))
+    elif name == "item":
+        args.update(_item_args(msg, programme))
     return Command(name, args, cid)
 
 

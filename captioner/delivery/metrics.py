@@ -264,7 +264,7 @@ def _log_entry(status: Status) -> dict[str, Any]:
     parts = [state.replace("_", " ")]
     if status.input_id:
         parts.append(status.input_id)
-    for key in ("lang", "kind", "message", "text", "reason", "error", "name"):
+    for key in ("lang", "kind", "message", "text", "reason", "error", "name", "title"):
         value = detail.get(key)
         if value not in (None, ""):
             parts.append(str(value)[:120])

@@ -48,6 +48,7 @@ from captioner.delivery.server import CaptionServer
 from captioner.delivery.views import CSP, DEFAULT_WEB_ROOT, http_response
 from captioner.errors import CaptionerError, CommandError
 from captioner.languages import LANGUAGES
+from captioner.programme import OTHER_SPEAKER, programme_to_data, speaker_to_data
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,16 @@ class OperatorConsole:
             "stopped": dash["stopped"],
             "errors": dash["errors"],
             "log": dash["log"][-15:],
+            "programme": self._programme(figures),
         }
+
+    @staticmethod
+    def _programme(figures: RoomFigures) -> dict[str, Any]:
+        """Now speaking: the programme, the item on now, who is set, the schedule."""
+        return {"items": programme_to_data(figures.programme), "item": figures.item,
+                "auto": figures.auto_advance, "other": OTHER_SPEAKER.name,
+                "speaker": None if figures.speaker is None else
+                speaker_to_data(figures.speaker)}
 
     def health(self) -> dict[str, Any]:
         """The console's part of ``/healthz``: one status word per component."""
@@ -275,7 +285,8 @@ class OperatorConsole:
                 raise CommandError("a command must be JSON") from None
             if isinstance(msg, dict):
                 cid = msg.get("id") if isinstance(msg.get("id"), (str, int)) else None
-            command = parse_command(msg, inputs=self.inputs, languages=self.languages)
+            command = parse_command(msg, inputs=self.inputs, languages=self.languages,
+                                    programme=self.figures.programme)
             ack = await self.bus.command(command)
             return self._reply(ack)
         except CommandError as exc:

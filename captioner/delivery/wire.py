@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from captioner.config import CaptionsConfig
-from captioner.events import Caption, Status
+from captioner.events import Caption, Speaker, Status
 
 PROTOCOL_VERSION = 1
 
@@ -44,6 +44,8 @@ def caption_to_dict(caption: Caption) -> dict[str, Any]:
     }
     if caption.utterance_id is not None:
         msg["utterance"] = caption.utterance_id
+    if caption.speaker is not None:
+        msg["speaker"] = {"name": caption.speaker.name, "role": caption.speaker.role}
     if caption.final:
         msg["seq"] = caption.seq
     else:
@@ -63,6 +65,15 @@ def status_to_dict(status: Status) -> dict[str, Any]:
     return msg
 
 
+def speaker_from_dict(value: Any) -> Speaker | None:
+    """The ``speaker`` of a caption message; None when absent or not a speaker."""
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str) \
+            or not value["name"]:
+        return None
+    role = value.get("role")
+    return Speaker(value["name"], role if isinstance(role, str) else "")
+
+
 def caption_from_dict(msg: dict[str, Any]) -> Caption:
     """Reads a caption message back (journals, resume). Raises KeyError/TypeError/ValueError."""
     return Caption(
@@ -78,6 +89,7 @@ def caption_from_dict(msg: dict[str, Any]) -> Caption:
         seq=int(msg["seq"]) if msg.get("seq") is not None else None,
         revision=int(msg.get("revision", 0)),
         utterance_id=str(msg["utterance"]) if msg.get("utterance") is not None else None,
+        speaker=speaker_from_dict(msg.get("speaker")),
     )
 
 

@@ -1,10 +1,12 @@
 """Language choice: which language an utterance is decoded in, and when that is settled.
 
 Whisper identifies a language from the audio of each pass; this module weighs that
-identification against how much speech it heard and the language of the input's
-previous utterance (:func:`pick_language`). Pure: no model inside. The streaming
-policy (:mod:`captioner.recognition.streaming`) is told the result; the live worker
-(:mod:`captioner.recognition.live`) asks for it before each pass.
+identification against how much speech it heard, the language of the input's
+previous utterance, and the language the speaker on the floor declared in the
+programme, when the operator has set one (:func:`pick_language`). Pure: no model
+inside. The streaming policy (:mod:`captioner.recognition.streaming`) is told the
+result; the live worker (:mod:`captioner.recognition.live`) asks for it before each
+pass.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ class LanguageRule:
         switch_speech_s: Speech needed for that switch.
         sticky_gap_s: Pauses shorter than this are the same speaker going on; after a
             longer pause (where speakers change) a confident identification switches.
+        hint_switch: Probability needed to decode in another language than the one the
+            speaker declared (a speaker who really switches is followed).
+        hint_switch_speech_s: Speech needed for that: a short quote in the other
+            language inside a speaker's speech does not flip the input.
     """
 
     min_speech_s: float = 1.5
@@ -54,11 +60,14 @@ class LanguageRule:
     switch: float = 0.9
     switch_speech_s: float = 2.0
     sticky_gap_s: float = 1.0
+    hint_switch: float = 0.95
+    hint_switch_speech_s: float = 3.0
 
 
 def pick_language(candidate: str, probability: float, previous: str | None,
                   speech_s: float, gap_s: float = float("inf"), *, final: bool = False,
-                  rule: LanguageRule = LanguageRule()) -> LanguageChoice:
+                  rule: LanguageRule = LanguageRule(),
+                  hint: str | None = None) -> LanguageChoice:
     """Weighs a language identification against the input's previous utterance.
 
     Speakers switch language between utterances, but far less often than a second of
@@ -81,7 +90,14 @@ def pick_language(candidate: str, probability: float, previous: str | None,
         gap_s: The pause since the previous utterance ended.
         final: The utterance's last pass: the choice is settled either way.
         rule: Thresholds.
+        hint: The language the speaker on the floor declared, or None. It weighs like
+            the previous utterance's language, but more: decoding in another language
+            needs ``rule.hint_switch`` on ``rule.hint_switch_speech_s`` of speech,
+            after a pause or not, until the speaker has been heard in it.
     """
+    if hint is not None:
+        return _with_hint(candidate, probability, previous, speech_s, gap_s, final, rule,
+                          hint)
     choice = _weigh_language(candidate, probability, previous, speech_s, gap_s, final, rule)
     if (not choice.settled and choice.lang != candidate and probability >= rule.same_sure
             and speech_s >= rule.same_speech_s):
@@ -109,3 +125,26 @@ def _weigh_language(candidate: str, probability: float, previous: str | None,
     if probability >= needed_p and speech_s >= needed_s:
         return LanguageChoice(candidate, True)
     return LanguageChoice(previous, final)
+
+
+def _with_hint(candidate: str, probability: float, previous: str | None, speech_s: float,
+               gap_s: float, final: bool, rule: LanguageRule, hint: str) -> LanguageChoice:
+    if candidate == hint:
+        # The declared language: a speaker going on in it when nothing else was heard;
+        # back to it after a switch without the same-speaker bar.
+        if previous in (None, hint):
+            return pick_language(candidate, probability, hint, speech_s, gap_s,
+                                 final=final, rule=rule)
+        return pick_language(candidate, probability, previous, speech_s,
+                             max(gap_s, rule.sticky_gap_s), final=final, rule=rule)
+    if previous == candidate:
+        # The speaker switched (a settled utterance in it) and goes on in it.
+        return pick_language(candidate, probability, previous, speech_s, gap_s,
+                             final=final, rule=rule)
+    if probability >= rule.hint_switch and speech_s >= rule.hint_switch_speech_s:
+        return LanguageChoice(candidate, True)
+    if not final and probability >= rule.same_sure and speech_s >= rule.same_speech_s:
+        # Decoded in, unsettled, as without a hint: if the speaker does switch, the
+        # screens show their words rather than a translation meanwhile.
+        return LanguageChoice(candidate, False)
+    return LanguageChoice(hint, final)

@@ -155,6 +155,9 @@ class InputWorker:
             :meth:`load_vad`).
         emit: Called on the loop with every caption and status.
         forced_language: Returns the operator's forced language, or None for auto.
+        language_hint: Returns the language the speaker on this input declared, or None:
+            a prior of language identification (the forced language wins), read when
+            an utterance starts.
         source: Caption source label (``floor`` or ``interpretation``).
         timer: Monotonic seconds, to time passes; clock_ns: wall-clock time stamped on
             captions. Both are injected by ``bench.simulate``, which runs this worker
@@ -164,6 +167,7 @@ class InputWorker:
     def __init__(self, input_id: str, engine: WhisperEngine, asr_executor: Executor,
                  vad_executor: Executor, emit: Callable[[Caption | Status], None],
                  forced_language: Callable[[], str | None] = lambda: None,
+                 language_hint: Callable[[], str | None] = lambda: None,
                  source: str = "floor", params: LiveParams = LiveParams(),
                  policy_params: StreamingParams = StreamingParams(),
                  vad_params: VadParams = VadParams(),
@@ -177,6 +181,7 @@ class InputWorker:
         self.vad_executor = vad_executor
         self.emit = emit
         self.forced_language = forced_language
+        self.language_hint = language_hint
         self.params = params
         self.hotwords = hotwords
         self.on_utterance_end = on_utterance_end
@@ -203,6 +208,8 @@ class InputWorker:
         self._last_pass_end_s = 0.0
         self._last_pass_wall_s = 0.0  # submit to result, queueing for the model included
         self._last_lang: str | None = None  # the previous utterance's language
+        self._last_hint: str | None = None  # and the speaker's language hint then
+        self._utt_hint: str | None = None  # the hint of this utterance, read at its start
         self._last_utt_end_s = float("-inf")
         self._utt_start_s = 0.0
         self._utt_buffer_start_s = 0.0  # where the utterance's audio starts
@@ -305,6 +312,9 @@ class InputWorker:
                 self._pending_end_s = None
                 if not self.policy.active:
                     self._utt_start_s = event.at_s
+                    # Fixed for the utterance, as its speaker is: a speaker set meanwhile
+                    # is the next utterance's.
+                    self._utt_hint = self.language_hint()
                     self.policy.start_utterance(max(event.at_s - self.params.preroll_s,
                                                     self._audio_start_s), event.at_s)
                     self._utt_buffer_start_s = self.policy.buffer_start_s
@@ -354,7 +364,7 @@ class InputWorker:
                 self.emit(caption)
         lang = self.policy.lang
         if lang and self.policy.lang_locked:
-            self._last_lang = lang
+            self._last_lang, self._last_hint = lang, self._utt_hint
         self._last_utt_end_s = end_s
         self.policy.end_utterance()
         self._pending_end_s = None
@@ -405,6 +415,9 @@ class InputWorker:
         lang = self.policy.lang if (forced or self.policy.lang_locked) else None
         gap_s = self._utt_start_s - self._last_utt_end_s
         speech_s = end_s - self._utt_start_s
+        hint = self._utt_hint
+        # Another speaker's language says nothing of this one's: the hint stands alone.
+        previous = self._last_lang if hint is None or hint == self._last_hint else None
         started = self.timer()
         # Hotwords in the utterance's language; none until it is known, since terms in
         # the wrong language would pull identification towards it.
@@ -414,7 +427,7 @@ class InputWorker:
                    for code in self.engine.languages}
         result = await loop.run_in_executor(
             self.asr_executor, self._decode, audio, start_s, lang, prompts, hot,
-            final, self._last_lang, speech_s, gap_s)
+            final, previous, speech_s, gap_s, hint)
         self._last_pass_wall_s = self.timer() - started
         self.asr_seconds += self._last_pass_wall_s
         self.passes += 1
@@ -445,7 +458,7 @@ class InputWorker:
     def _decode(self, audio: np.ndarray, offset_s: float, lang: str | None,
                 prompts: dict[str, str], hotwords: str = "", final: bool = False,
                 previous: str | None = None, speech_s: float = 0.0,
-                gap_s: float = float("inf")) -> _PassResult:
+                gap_s: float = float("inf"), hint: str | None = None) -> _PassResult:
         """One bounded Whisper pass (runs in the ASR executor).
 
         Provisional passes use the shortest encoder window that fits and greedy decoding
@@ -460,7 +473,7 @@ class InputWorker:
         if lang is None:
             guess = self.engine.detect_language(audio, window_s)
             choice = pick_language(guess.lang, guess.probability, previous, speech_s, gap_s,
-                                   final=final, rule=self.params.language)
+                                   final=final, rule=self.params.language, hint=hint)
             lang, settled = choice.lang, choice.settled
             log.debug("%s: language %s (p=%.2f on %.1f s of speech, previous %s, pause %.1f s)"
                       " -> %s%s", self.input_id, guess.lang, guess.probability, speech_s,

@@ -72,6 +72,9 @@ def retranscribe_session(engine: WhisperEngine, session_dir: Path, model_name: s
     """Transcribes a session's audio into ``SESSION/clean/`` and returns that folder."""
     from captioner.recognition.transcribe import Dropped, transcribe_audio
     from captioner.record.journal import Journal
+    from captioner.record.journal_read import read_journal
+    from captioner.record.session import PROGRAMME_FILE
+    from captioner.record.transcript import carry_speakers
 
     meta = json.loads((session_dir / "session.json").read_text(encoding="utf-8"))
     sources = _sources(meta)
@@ -97,6 +100,10 @@ def retranscribe_session(engine: WhisperEngine, session_dir: Path, model_name: s
                 start_s=seg.start_s, end_s=seg.end_s, emitted_ns=time.time_ns(),
                 source=source, input_id=input_id))  # type: ignore[arg-type]
     captions.sort(key=lambda c: (c.start_s, c.input_id))
+    # Who spoke when is the live record's: the operator named the speakers as they spoke.
+    live = session_dir / "journal.jsonl"
+    if live.is_file():
+        captions = carry_speakers(captions, read_journal(live).captions)
     clean = session_dir / CLEAN
     staging = session_dir / f".{CLEAN}-staging"
     shutil.rmtree(staging, ignore_errors=True)
@@ -108,6 +115,8 @@ def retranscribe_session(engine: WhisperEngine, session_dir: Path, model_name: s
                                           for d in drops] for i, drops in dropped.items()})
     (staging / "session.json").write_text(json.dumps(clean_meta, ensure_ascii=False, indent=2),
                                           encoding="utf-8")
+    if (session_dir / PROGRAMME_FILE).is_file():
+        shutil.copyfile(session_dir / PROGRAMME_FILE, staging / PROGRAMME_FILE)
     with Journal(staging / "journal.jsonl") as journal:
         for seq, caption in enumerate(captions, 1):
             from dataclasses import replace

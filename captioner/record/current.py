@@ -45,6 +45,7 @@ class RecordRequest:
         inputs: The input ids.
         record_audio: Whether the inputs' audio is recorded too.
         resume: A session folder to continue instead of a new one.
+        programme: The event programme as data, saved in the session folder.
     """
 
     root: str | Path
@@ -54,6 +55,7 @@ class RecordRequest:
     inputs: tuple[str, ...] = ()
     record_audio: bool = True
     resume: str | None = None
+    programme: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass
@@ -103,11 +105,14 @@ def open_record(request: RecordRequest) -> Record:
         if request.resume:
             session = SessionDir.open(request.resume)
             offset = session.mark_resumed()
+            if request.programme:
+                session.save_programme([dict(i) for i in request.programme])
         else:
             session = SessionDir.create(request.root, request.title,
                                         config=dict(request.config),
                                         models=dict(request.models),
-                                        inputs=list(request.inputs))
+                                        inputs=list(request.inputs),
+                                        programme=[dict(i) for i in request.programme])
         journal = session.open_journal()
     except OSError as exc:
         raise CaptionerError(f"cannot open the session record: {exc.strerror or exc}",

@@ -31,6 +31,7 @@ from captioner.config import CaptionsConfig
 from captioner.errors import CaptionerError
 from captioner.files import atomic_write_bytes
 from captioner.languages import LANGUAGES
+from captioner.programme import Programme, programme_from_data
 from captioner.record.docxexport import render_docx
 from captioner.record.export import to_srt, to_vtt
 from captioner.record.journal_read import JournalRead, read_journal
@@ -97,8 +98,19 @@ def load_transcript(session: SessionDir) -> tuple[Transcript, JournalRead]:
         stopped = None
     gaps = [s for s in read.statuses if s.state in (INPUT_LOST, INPUT_RESTORED)]
     doc = Transcript(session.name, session.title, started, stopped,
-                     join_utterances(committed_captions(read.captions)), gaps, session.meta)
+                     join_utterances(committed_captions(read.captions)), gaps, session.meta,
+                     _programme(session))
     return doc, read
+
+
+def _programme(session: SessionDir) -> Programme:
+    data = session.programme()
+    try:
+        return programme_from_data(data or ())
+    except (TypeError, KeyError, AttributeError) as exc:
+        log.warning("%s: the saved programme is not readable, left out (%r)",
+                    session.path, exc)
+        return Programme()
 
 
 def export_session(session_dir: str | Path | SessionDir, formats: Sequence[str] = FORMATS,
@@ -146,7 +158,8 @@ def export_session(session_dir: str | Path | SessionDir, formats: Sequence[str] 
             if fmt == "txt":
                 text = render_txt(track, clock)
             else:
-                cues = track_cues(track, lang, cfg)
+                # SRT has no voices: a name opens the first cue at a change of speaker.
+                cues = track_cues(track, lang, cfg, lead_names=fmt == "srt")
                 text = to_srt(cues) if fmt == "srt" else to_vtt(cues)
             outputs.append((session.export_dir / f"{stem}.{lang}.{fmt}", text.encode("utf-8")))
     if "md" in formats:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from captioner.errors import CaptionerError
-from captioner.events import Caption, Status
+from captioner.events import Caption, Speaker, Status
 from captioner.record.transcript import (
     LEGEND,
     SOURCE_LABELS,
@@ -21,6 +21,7 @@ from captioner.record.transcript import (
     gap_time,
     header_facts,
     make_clock,
+    programme_lines,
     title_of,
 )
 
@@ -54,8 +55,10 @@ def align_rows(captions: Sequence[Caption], langs: Sequence[str]) -> list[TableR
 
 
 def render_docx(doc: Transcript, langs: Sequence[str], wall_clock: bool = False) -> bytes:
-    """A DOCX transcript: a header, then a table Time | <lang> | <lang> aligned by time,
-    each caption labelled with its source, and notes where an input was lost."""
+    """A DOCX transcript: a header and the programme, then a table Time | <lang> |
+    <lang> aligned by time, each caption labelled with its source and, at a change of
+    speaker in its column, headed by the speaker's name in bold; and notes where an
+    input was lost."""
     try:
         import docx
         from docx.shared import Pt, RGBColor
@@ -77,6 +80,12 @@ def render_docx(doc: Transcript, langs: Sequence[str], wall_clock: bool = False)
     legend = document.add_paragraph()
     legend.add_run("Sources. ").bold = True
     legend.add_run(LEGEND).italic = True
+    if doc.programme:
+        document.add_heading("Programme", level=1)
+        for item, names in programme_lines(doc.programme):
+            document.add_paragraph().add_run(item).bold = True
+            for name in names:
+                document.add_paragraph(name, style="List Bullet")
 
     table = document.add_table(rows=1, cols=1 + len(langs))
     table.style = "Table Grid"
@@ -87,6 +96,7 @@ def render_docx(doc: Transcript, langs: Sequence[str], wall_clock: bool = False)
         (r.start_s, r) for r in align_rows(doc.captions, langs)]
     rows.extend((gap_time(s, doc.started_at), s) for s in doc.gaps)
     rows.sort(key=lambda item: item[0])
+    speakers: dict[str, Speaker | None] = {}  # per language column, the last one named
     for t_s, item in rows:
         cells = table.add_row().cells
         cells[0].text = clock(t_s)
@@ -99,6 +109,13 @@ def render_docx(doc: Transcript, langs: Sequence[str], wall_clock: bool = False)
             if cap is None:
                 continue
             para = cells[col].paragraphs[0]
+            if cap.speaker is not None and speakers.get(lang) != cap.speaker:
+                # A change of speaker in this column: the name, in bold, above the text.
+                para.add_run(cap.speaker.name).bold = True
+                if cap.speaker.role:
+                    para.add_run(f", {cap.speaker.role}").italic = True
+                para = cells[col].add_paragraph()
+            speakers[lang] = cap.speaker
             label = para.add_run(SOURCE_LABELS.get(cap.source, cap.source) + ": ")
             label.italic = True
             label.font.size = Pt(8)

@@ -52,8 +52,14 @@ def _vtt_text(line: str) -> str:
     return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _vtt_voice(name: str) -> str:
+    # The annotation of a voice span ends at ">"; a name is plain text on one line.
+    return " ".join(_vtt_text(name).split())
+
+
 def to_vtt(cues: Sequence[Cue]) -> str:
-    """WebVTT text with ``&``, ``<`` and ``>`` in cue text escaped.
+    """WebVTT text with ``&``, ``<`` and ``>`` in cue text escaped; a cue with a
+    ``voice`` opens with a voice span, ``<v Name>``.
 
     The one WebVTT writer, for ``captioner transcribe`` (:func:`render`) and
     ``captioner export`` (:mod:`captioner.record.docexport`) alike.
@@ -61,7 +67,10 @@ def to_vtt(cues: Sequence[Cue]) -> str:
     out = ["WEBVTT", ""]
     for cue in cues:
         out.append(f"{_clock(cue.start_s, '.')} --> {_clock(cue.end_s, '.')}")
-        out.extend(_vtt_text(line) for line in cue.lines)
+        lines = [_vtt_text(line) for line in cue.lines]
+        if cue.voice and lines:
+            lines[0] = f"<v {_vtt_voice(cue.voice)}>{lines[0]}"
+        out.extend(lines)
         out.append("")
     return "\n".join(out)
 

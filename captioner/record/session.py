@@ -3,6 +3,7 @@
 Layout of ``<root>/<YYYY-MM-DD_HHMMSS>[_<slug>]/``::
 
     session.json        metadata, rewritten atomically (tmp + fsync + rename)
+    programme.json      the event programme the run had, if any (captioner.programme)
     journal.jsonl       the append-only record (captioner.record.journal)
     audio/              the recording (captioner.record.recorder):
       segments.jsonl
@@ -37,6 +38,7 @@ from captioner.states import INPUT_LOST, INPUT_RESTORED
 log = logging.getLogger(__name__)
 
 SESSION_FILE = "session.json"
+PROGRAMME_FILE = "programme.json"
 SESSION_FORMAT = "captioner-session"
 SESSION_VERSION = 1
 AUDIO_DIR = "audio"
@@ -120,7 +122,8 @@ class SessionDir:
     def create(cls, root: str | Path, title: str | None = None, now: datetime | None = None,
                *, config: Any = None, models: dict[str, Any] | None = None,
                inputs: list[Any] | None = None,
-               extra: dict[str, Any] | None = None) -> SessionDir:
+               extra: dict[str, Any] | None = None,
+               programme: list[dict[str, Any]] | None = None) -> SessionDir:
         """Makes a new session folder under ``root``, complete or not at all.
 
         The folder is assembled under a hidden temporary name and renamed into place,
@@ -136,6 +139,9 @@ class SessionDir:
             extra: More top-level keys for ``session.json``, written with the rest (the
                 archive keeps where a folder starts on the bus in ``archive``); they
                 cannot replace the keys above.
+            programme: The event programme as data
+                (:func:`captioner.programme.programme_to_data`), saved as
+                ``programme.json``; None or empty: no file.
 
         Raises:
             CaptionerError: the folder cannot be created.
@@ -173,6 +179,8 @@ class SessionDir:
             (staging / AUDIO_DIR).mkdir()
             (staging / JOURNAL_NAME).touch()
             write_json_atomic(staging / SESSION_FILE, meta)
+            if programme:
+                write_json_atomic(staging / PROGRAMME_FILE, {"items": programme})
             staging.rename(target)
             fsync_dir(root)
         except OSError as exc:
@@ -229,6 +237,27 @@ class SessionDir:
     @property
     def export_dir(self) -> Path:
         return self.path / EXPORT_DIR
+
+    def programme(self) -> list[dict[str, Any]] | None:
+        """The saved programme as data (``items``), or None when there is none or it
+        cannot be read (a damaged file is logged, and the documents go without it)."""
+        path = self.path / PROGRAMME_FILE
+        if not path.is_file():
+            return None
+        try:
+            items = json.loads(path.read_text(encoding="utf-8"))["items"]
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            log.warning("%s: unreadable programme, left out (%s)", path, exc)
+            return None
+        return items if isinstance(items, list) else None
+
+    def save_programme(self, programme: list[dict[str, Any]]) -> None:
+        """Writes ``programme.json`` atomically (a resumed run's programme wins).
+
+        Raises:
+            OSError: as :func:`write_json_atomic`.
+        """
+        write_json_atomic(self.path / PROGRAMME_FILE, {"items": programme})
 
     @property
     def started_at(self) -> datetime:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from captioner.delivery.wire import caption_to_dict, status_to_dict
 from captioner.events import Caption, Status
+from captioner.programme import programme_to_data
 from captioner.record.journal_read import JournalRead
 from captioner.record.transcript import (
     LEGEND,
@@ -22,6 +23,8 @@ from captioner.record.transcript import (
     gap_time,
     header_facts,
     make_clock,
+    programme_lines,
+    speaker_heads,
     title_of,
 )
 
@@ -31,13 +34,13 @@ _PARAGRAPH_PAUSE_S = 2.0
 
 def render_txt(track: Sequence[Caption], clock: Callable[[float], str]) -> str:
     """Running text of a language track, a paragraph per pause over 2 s or change of
-    source, each opened by its time."""
+    source or speaker, each opened by its time, and by the name at a change of speaker."""
     paras: list[tuple[float, list[str]]] = []
     prev: Caption | None = None
-    for cap in track:
-        if prev is None or cap.source != prev.source or (
+    for cap, head in zip(track, speaker_heads(track), strict=True):
+        if prev is None or cap.source != prev.source or cap.speaker != prev.speaker or (
                 cap.start_s - prev.end_s > _PARAGRAPH_PAUSE_S):
-            paras.append((cap.start_s, []))
+            paras.append((cap.start_s, [f"{head.name}:"] if head is not None else []))
         paras[-1][1].append(cap.text.strip())
         prev = cap
     return "".join(f"[{clock(t)}] {' '.join(texts)}\n\n" for t, texts in paras).rstrip("\n") + (
@@ -67,14 +70,28 @@ def render_md(doc: Transcript, langs: Sequence[str], wall_clock: bool = False) -
     out = [f"# {_md(title_of(doc))}", ""]
     out.extend(f"- **{key}:** {_md(value)}" for key, value in header_facts(doc, langs,
                                                                          wall_clock))
-    out += ["", f"Sources: {_md(LEGEND)}", "", "## Transcript", ""]
+    out += ["", f"Sources: {_md(LEGEND)}", ""]
+    if doc.programme:
+        out += ["## Programme", ""]
+        for item, names in programme_lines(doc.programme):
+            out.append(f"- **{_md(item)}**")
+            out.extend(f"  - {_md(name)}" for name in names)
+        out.append("")
+    out += ["## Transcript", ""]
     timeline = _timeline(doc, langs)
     if not any(isinstance(item, Caption) for _, item in timeline):
         out += ["_No committed captions._", ""]
+    captions = [item for _, item in timeline if isinstance(item, Caption)]
+    heads = dict(zip(map(id, captions), speaker_heads(captions), strict=True))
     for t_s, item in timeline:
         if isinstance(item, Caption):
             label = SOURCE_LABELS.get(item.source, item.source)
-            out += [f"**[{clock(t_s)}] {item.lang.upper()} · {label}** {_md(item.text)}", ""]
+            head = heads[id(item)]
+            # At a change of speaker on this language's track, the name, in bold.
+            name = "" if head is None else f"**{_md(head.name)}**" + (
+                f" _({_md(head.role)})_" if head.role else "") + ": "
+            out += [f"**[{clock(t_s)}] {item.lang.upper()} · {label}** {name}"
+                    f"{_md(item.text)}", ""]
         else:
             out += [f"> _[{clock(t_s)}] {_md(gap_text(item))}_", ""]
     return "\n".join(out).rstrip("\n") + "\n"
@@ -106,6 +123,7 @@ def render_json(doc: Transcript, langs: Sequence[str], read: JournalRead,
         "languages": list(langs),
         "times": "wall_clock" if wall_clock and doc.started_at else "session",
         "journal": {"bad_lines": read.bad_lines, "torn_tail": read.torn_tail},
+        "programme": programme_to_data(doc.programme),
         "captions": captions,
         "events": [status_to_dict(s) for s in doc.gaps],
     }

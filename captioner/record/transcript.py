@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from captioner.config import CaptionsConfig
-from captioner.events import Caption, Status
+from captioner.events import Caption, Speaker, Status
 from captioner.layout import Cue, cues_from_text, retime
+from captioner.programme import Programme, item_when, speaker_label
 from captioner.states import INPUT_LOST
 
 SOURCE_LABELS = {"floor": "floor", "interpretation": "interpretation",
@@ -48,6 +49,7 @@ class Transcript:
         captions: Committed captions, one per ``seq``, ordered by start time.
         gaps: ``input_lost``/``input_restored`` statuses in file order.
         meta: The session's metadata (``session.json``).
+        programme: The event programme the session had (``programme.json``).
     """
 
     name: str
@@ -57,6 +59,7 @@ class Transcript:
     captions: list[Caption]
     gaps: list[Status] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    programme: Programme = Programme()
 
 
 def committed_captions(captions: Sequence[Caption]) -> list[Caption]:
@@ -150,12 +153,64 @@ def language_track(captions: Sequence[Caption], lang: str) -> list[Caption]:
     return kept
 
 
-def track_cues(track: Sequence[Caption], lang: str, cfg: CaptionsConfig) -> list[Cue]:
-    """Subtitle cues for a language track, under the layout and timing rules."""
+def speaker_heads(captions: Sequence[Caption]) -> list[Speaker | None]:
+    """For each caption, its speaker where the speaker changes (from the caption before
+    it in the same language), else None: where a document names who speaks."""
+    last: dict[str, Speaker | None] = {}
+    heads: list[Speaker | None] = []
+    for cap in captions:
+        heads.append(cap.speaker if cap.speaker is not None
+                     and last.get(cap.lang) != cap.speaker else None)
+        last[cap.lang] = cap.speaker
+    return heads
+
+
+def track_cues(track: Sequence[Caption], lang: str, cfg: CaptionsConfig,
+               lead_names: bool = False) -> list[Cue]:
+    """Subtitle cues for a language track, under the layout and timing rules.
+
+    Each cue's ``voice`` is its caption's speaker; with ``lead_names`` (SRT, which has no
+    voices) the first cue at a change of speaker opens with ``Name:``.
+    """
     cues: list[Cue] = []
-    for cap in track:
-        cues.extend(cues_from_text(cap.text, cap.start_s, cap.end_s, lang, cfg))
+    for cap, head in zip(track, speaker_heads(track), strict=True):
+        text = f"{head.name}: {cap.text}" if lead_names and head is not None else cap.text
+        voice = cap.speaker.name if cap.speaker is not None else None
+        cues.extend(dataclasses.replace(cue, voice=voice) for cue in
+                    cues_from_text(text, cap.start_s, cap.end_s, lang, cfg))
     return retime(cues, cfg)
+
+
+def carry_speakers(captions: Sequence[Caption], live: Sequence[Caption]) -> list[Caption]:
+    """A re-transcription's captions with the speakers of the live record.
+
+    Each caption takes the speaker of the live caption of the same input that began
+    last before its middle (the two segment speech differently, so neither start is
+    the other's). An input the live record named nobody on keeps None.
+    """
+    starts: dict[str, list[float]] = {}
+    speakers: dict[str, list[Speaker | None]] = {}
+    for cap in sorted(live, key=lambda c: c.start_s):
+        starts.setdefault(cap.input_id, []).append(cap.start_s)
+        speakers.setdefault(cap.input_id, []).append(cap.speaker)
+    out = []
+    for cap in captions:
+        at = bisect.bisect_right(starts.get(cap.input_id, []), (cap.start_s + cap.end_s) / 2)
+        speaker = speakers[cap.input_id][at - 1] if at else None
+        out.append(dataclasses.replace(cap, speaker=speaker))
+    return out
+
+
+def programme_lines(programme: Programme) -> list[tuple[str, list[str]]]:
+    """The programme as documents list it: per item ``15:00–15:10 Opening`` and its
+    speakers as ``Name, role (ru)``."""
+    out = []
+    for item in programme.items:
+        when = item_when(item)
+        names = [speaker_label(s) + (f" ({s.language})" if s.language else "")
+                 for s in item.speakers]
+        out.append((f"{when} {item.title}" if when else item.title, names))
+    return out
 
 
 def make_clock(started_at: datetime | None, wall_clock: bool) -> Callable[[float], str]:

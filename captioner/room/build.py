@@ -22,6 +22,7 @@ from captioner.errors import CaptionerError
 from captioner.events import Status
 from captioner.inputs.sources import AudioSource
 from captioner.languages import other
+from captioner.programme import programme_to_data
 from captioner.recognition.live import LiveParams
 from captioner.record.current import CurrentRecord, RecordRequest, open_record
 from captioner.room.controls import Controls
@@ -75,7 +76,7 @@ def record_request(cfg: Config, plan: RoomPlan, source: AudioSource) -> RecordRe
         root=cfg.session.root if plan.session_root is None else plan.session_root,
         title=plan.title, config=dataclasses.asdict(cfg), models={"asr": cfg.asr.model},
         inputs=tuple(source.inputs), record_audio=cfg.session.record_audio,
-        resume=plan.resume)
+        resume=plan.resume, programme=tuple(programme_to_data(cfg.programme)))
 
 
 async def build_room(cfg: Config, plan: RoomPlan, engine, source: AudioSource,
@@ -104,13 +105,14 @@ async def build_room(cfg: Config, plan: RoomPlan, engine, source: AudioSource,
     bus = LocalBus(plan.room, retained=retained_captions(record))
     return Room(
         engine, source, bus, labels={i.id: i.source for i in plan.inputs},
-        controls=Controls(forced_language=plan.language), record=record,
+        controls=Controls(forced_language=plan.language,
+                          item=0 if cfg.programme.items else None), record=record,
         translation=translation,
         router=TrackRouter(cfg.translation.booth_hold_s, translate=translation is not None),
         glossary=glossary, hotwords=cfg.glossary.hotwords and bool(cfg.glossary.terms),
         live_params=live_params(cfg),
         announcements=[*([resumed] if resumed is not None else []), *statuses],
-        holding_message=cfg.server.holding_message)
+        holding_message=cfg.server.holding_message, programme=cfg.programme)
 
 
 async def build_translation(cfg: Config, engine, executor: Executor, glossary: Glossary,

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import time as time_of_day
 
 from captioner.bus.messages import Command
 from captioner.errors import CommandError
-from captioner.events import Status
+from captioner.events import Speaker, Status
 from captioner.languages import AUTO
+from captioner.programme import (
+    Programme,
+    ProgrammeSpeaker,
+    scheduled_item,
+    speaker_from_data,
+    speaker_to_data,
+)
+from captioner.states import PROGRAMME_ITEM, SPEAKER_SET
 
 
 @dataclass
@@ -27,16 +36,37 @@ class Controls:
             (see :class:`captioner.room.gate.ScreenGate`).
         disabled_inputs: Inputs switched off by the operator: their audio is replaced
             by silence before recognition, so nothing they carry is captioned.
+        speaker: Who speaks on the floor: captions of an utterance that begins from now
+            on carry the name, and the declared language is a hint to language
+            identification. None: nobody set.
+        item: The programme item on now (an index), or None.
+        auto_advance: The item follows the programme's schedule.
     """
 
     forced_language: str | None = None
     paused: bool = False
     disabled_inputs: set[str] = field(default_factory=set)
+    speaker: ProgrammeSpeaker | None = None
+    item: int | None = None
+    auto_advance: bool = False
 
     def input_enabled(self, input_id: str) -> bool:
         """Whether an input's audio is recognised."""
         return input_id not in self.disabled_inputs
 
+    def speaker_for(self, input_id: str) -> Speaker | None:
+        """The speaker a floor input's new utterance carries: the set speaker, unless
+        they were declared on another input."""
+        speaker = self.speaker
+        if speaker is None or (speaker.input and speaker.input != input_id):
+            return None
+        return speaker.speaker
+
+    def language_hint(self, input_id: str) -> str | None:
+        """The set speaker's declared language, for a floor input they speak on."""
+        if self.speaker_for(input_id) is None:
+            return None
+        return self.speaker.language or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +86,63 @@ class Outcome:
     new_session: str | None = None
 
 
+def _item_status(programme: Programme, item: int | None, now: int, by: str,
+                 **extra) -> Status:
+    entry = programme.item(item)
+    return Status(PROGRAMME_ITEM, now, detail={
+        "item": item, "title": entry.title if entry else "", **extra, "by": by})
+
+
+def _set_speaker(args, controls: Controls, programme: Programme, now: int) -> Outcome:
+    data, item = args.get("speaker"), args.get("item")
+    speaker = None if data is None else speaker_from_data(data)
+    changed = speaker != controls.speaker
+    controls.speaker = speaker
+    events = []
+    if item is not None and item != controls.item:
+        controls.item = item
+        events.append(_item_status(programme, item, now, "operator"))
+    detail = speaker_to_data(speaker) if speaker else {"name": None}
+    if item is not None:
+        detail["item"] = item
+    events.append(Status(SPEAKER_SET, now, detail={**detail, "by": "operator"}))
+    return Outcome(tuple(events), changed or len(events) > 1)
+
+
+def _set_item(args, controls: Controls, programme: Programme, now: int) -> Outcome:
+    if "auto" in args:
+        changed = args["auto"] != controls.auto_advance
+        controls.auto_advance = args["auto"]
+        return Outcome((_item_status(programme, controls.item, now, "operator",
+                                     auto=controls.auto_advance),), changed)
+    # The operator's choice of item ends following the schedule, which would undo it.
+    changed = args["item"] != controls.item or controls.auto_advance
+    controls.item, controls.auto_advance = args["item"], False
+    return Outcome((_item_status(programme, controls.item, now, "operator", auto=False),),
+                   changed)
+
+
+def follow_schedule(controls: Controls, programme: Programme, now: time_of_day,
+                    now_ns: int | None = None) -> Outcome:
+    """Moves the programme item to the one the schedule says is on, when the operator
+    asked for that (``auto_advance``); the speaker stays as set.
+
+    Args:
+        controls: The room's controls (changed in place).
+        programme: The programme.
+        now: The venue's local time of day.
+        now_ns: Wall-clock time to stamp the status with (now if None).
+    """
+    due = scheduled_item(programme, now) if controls.auto_advance else None
+    if due is None or due == controls.item:
+        return Outcome(changed=False)
+    controls.item = due
+    return Outcome((_item_status(programme, due, time.time_ns() if now_ns is None else now_ns,
+                                 "schedule"),))
+
+
 def apply(command: Command, controls: Controls, *, holding_message: str = "",
-          now_ns: int | None = None) -> Outcome:
+          now_ns: int | None = None, programme: Programme = Programme()) -> Outcome:
     """Applies a validated command to the live controls.
 
     Pausing does not stop recognition: the pipeline keeps transcribing and journaling,
@@ -70,6 +155,7 @@ def apply(command: Command, controls: Controls, *, holding_message: str = "",
         holding_message: What paused screens show when the command gives no message
             (empty: the views' own bilingual "Captions paused").
         now_ns: Wall-clock time to stamp the statuses with (now if None).
+        programme: The room's programme (the titles of its items, for the record).
 
     Returns:
         The statuses to publish and whether anything changed.
@@ -108,4 +194,8 @@ def apply(command: Command, controls: Controls, *, holding_message: str = "",
             "text": args["text"], "duration_s": args["duration_s"]}),))
     if name == "new_session":
         return Outcome(new_session=args.get("title", ""))
+    if name == "speaker":
+        return _set_speaker(args, controls, programme, now)
+    if name == "item":
+        return _set_item(args, controls, programme, now)
     raise CommandError(f"unknown command {name!r}")  # parse_command never lets one by

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from captioner.events import AudioChunk, Caption, Status
+from captioner.events import AudioChunk, Caption, Speaker, Status
 from captioner.inputs.sources import AudioSource
 from captioner.recognition.asr import WhisperEngine
 from captioner.recognition.live import InputWorker, LiveParams
@@ -108,12 +108,27 @@ class LivePipeline:
         self.workers: dict[str, InputWorker] = {}
         self.audio_taps = tuple(audio_taps)
         self.time_offset_s = time_offset_s
+        # Per floor input: (utterance id, speaker) of the utterance in progress.
+        self._speakers: dict[str, tuple[str, Speaker | None]] = {}
+
+    def _with_speaker(self, caption: Caption) -> Caption:
+        """A floor caption with the speaker its utterance began with: the operator's
+        choice takes effect from the next utterance on, never in the middle of one."""
+        current = self._speakers.get(caption.input_id)
+        if current is None or current[0] != caption.id:
+            current = (caption.id, self.controls.speaker_for(caption.input_id))
+            self._speakers[caption.input_id] = current
+        speaker = current[1]
+        return caption if speaker is None else dataclasses.replace(caption, speaker=speaker)
 
     def on_worker_event(self, event: Caption | Status) -> None:
-        """Everything an input worker produces: glossary fixes, then the track router."""
+        """Everything an input worker produces: the speaker, glossary fixes, then the
+        track router (which gives interpretations the floor's speaker)."""
         if not isinstance(event, Caption):
             self.publish(event)
             return
+        if event.source == "floor":
+            event = self._with_speaker(event)
         if self.glossary.terms:
             event = dataclasses.replace(event, text=self.glossary.fix(event.text, event.lang))
         routed = self.router.route(event)
@@ -175,9 +190,12 @@ class LivePipeline:
     def _worker(self, input_id: str) -> InputWorker:
         worker = self.workers.get(input_id)
         if worker is None:
+            floor = self.labels.get(input_id, "floor") == "floor"
             worker = InputWorker(
                 input_id, self.engine, self._asr, self._vad, self.on_worker_event,
                 forced_language=lambda: self.controls.forced_language,
+                language_hint=(lambda: self.controls.language_hint(input_id)) if floor
+                else (lambda: None),
                 source=self.labels.get(input_id, "floor"), params=self.live_params,
                 policy_params=self.policy_params,
                 hotwords=self.glossary.hotwords if self.use_hotwords else None,

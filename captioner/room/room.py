@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 
 from captioner.bus.base import CaptionBus
 from captioner.bus.messages import Ack, Command, InputFigures, Placement, RoomFigures
@@ -22,10 +23,11 @@ from captioner.errors import CaptionerError, CommandError
 from captioner.events import SAMPLE_RATE, AudioChunk, Caption, Status
 from captioner.inputs.sources import AudioSource, FileSource
 from captioner.languages import LANGUAGES
+from captioner.programme import Programme
 from captioner.recognition.live import LiveParams
 from captioner.recognition.streaming import StreamingParams
 from captioner.record.current import CurrentRecord
-from captioner.room.controls import Controls, apply
+from captioner.room.controls import Controls, apply, follow_schedule
 from captioner.room.gate import ScreenGate
 from captioner.room.pipeline import LivePipeline, SessionStats, TranslationFactory
 from captioner.routing.glossary import Glossary
@@ -57,6 +59,7 @@ class Room:
             a resumed session, which translation engines run).
         holding_message: What paused screens show when the operator gives no message.
         figures_every_s: How often the figures are published.
+        programme: The event programme (the speakers the operator picks from).
     """
 
     def __init__(self, engine, source: AudioSource, bus: CaptionBus, *,
@@ -67,8 +70,10 @@ class Room:
                  hotwords: bool = True, live_params: LiveParams = LiveParams(),
                  policy_params: StreamingParams = StreamingParams(),
                  announcements: Iterable[Status] = (), holding_message: str = "",
-                 figures_every_s: float = FIGURES_EVERY_S) -> None:
+                 figures_every_s: float = FIGURES_EVERY_S,
+                 programme: Programme = Programme()) -> None:
         self.bus = bus
+        self.programme = programme
         self.source = source
         self.engine = engine
         self.record = record
@@ -137,8 +142,14 @@ class Room:
         self.pipeline.stop()
 
     async def publish_figures_periodically(self) -> None:
-        """Publishes the figures every ``figures_every_s`` until cancelled."""
+        """Publishes the figures every ``figures_every_s`` until cancelled; moves the
+        programme item on by the schedule when the operator asked for that."""
         while True:
+            if self.controls.auto_advance:
+                for event in follow_schedule(self.controls, self.programme,
+                                             datetime.now().time()).events:
+                    log.info("programme: %s (by the schedule)", event.detail.get("title"))
+                    self.pipeline.publish(event)
             self.publish_figures()
             await asyncio.sleep(self.figures_every_s)
 
@@ -182,7 +193,9 @@ class Room:
             input_pass=self.source.passes if isinstance(self.source, FileSource) else None,
             speed=float(getattr(self.source, "speed", 1.0) or 0.0),
             time_offset_s=pipeline.time_offset_s,
-            new_session=self.record is not None)
+            new_session=self.record is not None, programme=self.programme,
+            item=self.controls.item, speaker=self.controls.speaker,
+            auto_advance=self.controls.auto_advance)
 
     # -- commands -------------------------------------------------------------------------
 
@@ -190,7 +203,8 @@ class Room:
         """Applies one validated command; the statuses it causes go through the
         pipeline (journal, gate, bus) before the acknowledgement is returned."""
         try:
-            outcome = apply(command, self.controls, holding_message=self.holding_message)
+            outcome = apply(command, self.controls, holding_message=self.holding_message,
+                            programme=self.programme)
             for event in outcome.events:
                 self.pipeline.publish(event)
             session = None

@@ -12,10 +12,12 @@ shows, and which floor captions still need machine translation.
 
 from __future__ import annotations
 
+import bisect
+import collections
 import dataclasses
 from dataclasses import dataclass
 
-from captioner.events import Caption
+from captioner.events import Caption, Speaker
 from captioner.languages import LANGUAGES, other
 
 
@@ -42,6 +44,10 @@ class TrackRouter:
       the booth microphone picking up the room). Once a booth utterance is shown, the
       rest of it is shown too, even if the floor has switched languages meanwhile.
     - Machine captions pass through.
+    - A booth caption carries the speaker of the floor utterance it interprets: the
+      floor utterance that began last before the booth's utterance began (the booth
+      follows the floor by seconds, so it may still be rendering the previous speaker
+      when the next one starts).
     - When an input's next caption moves to another track (its language changed, or a
       booth utterance is no longer shown), an empty partial withdraws the partial it
       left on the old track.
@@ -62,8 +68,15 @@ class TrackRouter:
         # meanwhile (interpreters lag the floor by seconds, so the floor often switches
         # before the booth's last words of the previous speech are committed).
         self._booth_shown: dict[str, tuple[str, str]] = {}
-        # Per input: (utterance id, lang, revision) of a non-empty partial on screen.
-        self._open_partial: dict[str, tuple[str, str, int]] = {}
+        # Per input: (utterance id, lang, revision, speaker) of a non-empty partial on
+        # screen.
+        self._open_partial: dict[str, tuple[str, str, int, Speaker | None]] = {}
+        # The floor's recent utterances: their start times, ids and speakers, in order.
+        self._floor_starts: collections.deque[float] = collections.deque(maxlen=64)
+        self._floor_utts: collections.deque[tuple[str, Speaker | None]] = \
+            collections.deque(maxlen=64)
+        # Per booth input: (utterance id, speaker) of the interpretation in progress.
+        self._booth_speaker: dict[str, tuple[str, Speaker | None]] = {}
 
     def booth_live(self, lang: str, now_s: float) -> bool:
         """True when the booth spoke ``lang`` within the hold time before ``now_s``."""
@@ -75,7 +88,10 @@ class TrackRouter:
         if caption.source == "machine":
             return Routed(publish=(caption,))
         if caption.source == "interpretation":
-            return self._from_booth(caption)
+            return self._from_booth(self._interpreted(caption))
+        if not self._floor_utts or self._floor_utts[-1][0] != caption.id:
+            self._floor_starts.append(caption.start_s)
+            self._floor_utts.append((caption.id, caption.speaker))
         if caption.lang in LANGUAGES:
             self._floor_lang = caption.lang
         want_mt = (caption.final and self.translate_enabled and caption.lang in LANGUAGES
@@ -83,6 +99,17 @@ class TrackRouter:
                    and not self.booth_live(other(caption.lang), caption.end_s))
         return Routed(publish=self._show(caption),
                       translate=caption if want_mt else None)
+
+    def _interpreted(self, caption: Caption) -> Caption:
+        """A booth caption with the speaker of the floor utterance it renders."""
+        current = self._booth_speaker.get(caption.input_id)
+        if current is None or current[0] != caption.id:
+            at = bisect.bisect_right(list(self._floor_starts), caption.start_s) - 1
+            current = (caption.id, self._floor_utts[at][1] if at >= 0 else None)
+            self._booth_speaker[caption.input_id] = current
+        if caption.speaker == current[1]:
+            return caption
+        return dataclasses.replace(caption, speaker=current[1])
 
     def _from_booth(self, caption: Caption) -> Routed:
         # Interpreters speak the language the floor is not using; booth text in the
@@ -102,7 +129,8 @@ class TrackRouter:
         """``caption``, after withdrawing a partial of its input left on another track."""
         out = self._withdraw(caption)
         if not caption.final and caption.text:
-            self._open_partial[caption.input_id] = (caption.id, caption.lang, caption.revision)
+            self._open_partial[caption.input_id] = (caption.id, caption.lang, caption.revision,
+                                                    caption.speaker)
         elif self._open_partial.get(caption.input_id, ())[:2] == (caption.id, caption.lang):
             # A commit or an empty partial of the same utterance ends the partial.
             del self._open_partial[caption.input_id]
@@ -115,16 +143,18 @@ class TrackRouter:
         if open_ is None or open_[:2] == (caption.id, caption.lang):
             return ()
         del self._open_partial[caption.input_id]
-        old_id, old_lang, revision = open_
-        # The partial's own revision, so that no view takes it for an older one.
+        old_id, old_lang, revision, speaker = open_
+        # The partial's own revision (and speaker), so that no view takes it for an older
+        # one or for another speaker's.
         return (dataclasses.replace(caption, id=old_id, final=False, lang=old_lang, text="",
-                                    seq=None, revision=revision, words=()),)
+                                    seq=None, revision=revision, words=(), speaker=speaker),)
 
 
 def machine_caption(origin: Caption, text: str, start_s: float, end_s: float,
                     emitted_ns: int, index: int) -> Caption:
-    """A committed machine-translated caption derived from floor text."""
+    """A committed machine-translated caption derived from floor text: it names the
+    floor utterance it translates and carries that utterance's speaker."""
     return dataclasses.replace(
         origin, id=f"mt-{origin.input_id}-{index}", final=True, lang=other(origin.lang),
         text=text, start_s=start_s, end_s=end_s, emitted_ns=emitted_ns, source="machine",
-        seq=None, revision=0, words=(), utterance_id=origin.id)
+        seq=None, revision=0, words=(), utterance_id=origin.id, speaker=origin.speaker)

@@ -22,7 +22,8 @@ from captioner.bus.messages import (
     RecordFigures,
     RoomFigures,
 )
-from captioner.events import Caption, Status, Word
+from captioner.events import Caption, Speaker, Status, Word
+from captioner.programme import Programme, ProgrammeItem, ProgrammeSpeaker
 
 COMMITTED = Caption(
     id="booth-17", final=True, lang="ru", text="Водные ресурсы «региона» сокращаются 🌊",
@@ -30,10 +31,12 @@ COMMITTED = Caption(
     source="interpretation", input_id="booth", seq=4242, revision=3,
     words=(Word("Водные", 123.456789012345, 123.9, 0.987654321),
            Word("ресурсы", 123.91, 124.5, 1.0)),
-    utterance_id="floor-16")
+    utterance_id="floor-16",
+    speaker=Speaker("H.E. Гульнара Асанова", "Minister of Natural Resources"))
 PARTIAL = Caption(id="floor-18", final=False, lang="en", text="Water res", start_s=0.0,
                   end_s=0.3, emitted_ns=1, source="floor", input_id="floor", seq=None,
-                  revision=7, words=(Word("Water", 0.0, 0.2),), utterance_id=None)
+                  revision=7, words=(Word("Water", 0.0, 0.2),), utterance_id=None,
+                  speaker=Speaker("Michael Turner"))
 MACHINE = Caption(id="mt-floor-16", final=True, lang="en", text="", start_s=-0.0,
                   end_s=1e-9, emitted_ns=0, source="machine", seq=1)
 STATUS = Status(state="speech_dropped", emitted_ns=1_746_075_600_000_000_007,
@@ -41,6 +44,12 @@ STATUS = Status(state="speech_dropped", emitted_ns=1_746_075_600_000_000_007,
                                           "start_s": 1.25, "nested": {"a": None, "b": True},
                                           "count": 3})
 BARE_STATUS = Status(state="stopped", emitted_ns=5)
+PROGRAMME = Programme((
+    ProgrammeItem("Opening", "15:00", "15:10",
+                  (ProgrammeSpeaker("Dr. Aliya Seitkali", "Moderator", "ru"),)),
+    ProgrammeItem("Bank", "15:40", "", (ProgrammeSpeaker("A", "", "", ""),
+                                        ProgrammeSpeaker("Sarah", "ADB", "en", "lectern"))),
+    ProgrammeItem("Coffee break")))
 
 
 def test_every_field_is_set_away_from_its_default():
@@ -81,10 +90,26 @@ def test_figures_round_trip():
         forced_language="ru", paused=True, held=3, committed=99,
         translation_engines={"ru": "argos", "en": "whisper"}, translation_queue=2,
         translation_dropped=1, recording=RecordFigures("s1", "/tmp/s1", False, "disk full"),
-        input_pass=2, speed=0.0, time_offset_s=3600.5, new_session=True)
+        input_pass=2, speed=0.0, time_offset_s=3600.5, new_session=True,
+        programme=PROGRAMME, item=1, speaker=PROGRAMME.items[1].speakers[1],
+        auto_advance=True)
+    for field in dataclasses.fields(RoomFigures):  # each away from its default
+        assert getattr(figures, field.name) != getattr(RoomFigures(at_ns=0), field.name), \
+            field.name
     assert decode_figures(encode_figures("room-b", figures)) == ("room-b", figures)
     empty = RoomFigures(at_ns=0)
     assert decode_figures(encode_figures("r", empty)) == ("r", empty)
+
+
+def test_figures_of_a_room_without_the_programme_still_decode():
+    # A room older than the programme sends figures without its fields.
+    body = json.loads(encode_figures("r", RoomFigures(at_ns=5)))
+    for key in ("programme", "item", "speaker", "auto_advance"):
+        del body["figures"][key]
+    assert decode_figures(json.dumps(body).encode()) == ("r", RoomFigures(at_ns=5))
+    caption = json.loads(encode_published(Published("r", COMMITTED)))
+    del caption["caption"]["speaker"]
+    assert decode_published(json.dumps(caption).encode()).event.speaker is None
 
 
 @pytest.mark.parametrize("data, what", [

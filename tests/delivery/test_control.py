@@ -18,6 +18,13 @@ from captioner.delivery.control import (
 )
 from captioner.errors import CaptionerError, CommandError
 from captioner.events import Caption, Status
+from captioner.programme import (
+    OTHER_SPEAKER,
+    Programme,
+    ProgrammeItem,
+    ProgrammeSpeaker,
+    speaker_to_data,
+)
 
 INPUTS = ("floor", "booth")
 
@@ -140,3 +147,63 @@ def test_bad_commands_are_refused_with_a_reason(msg, error):
 def test_cycle_language():
     assert [cycle_language(x) for x in (None, "ru", "en", "de")] == ["ru", "en", "auto", "auto"]
     assert cycle_language("auto") == "ru"
+
+
+# -- who speaks: the speaker and item commands -------------------------------------------------
+
+PROGRAMME = Programme((
+    ProgrammeItem("Opening", "15:00", "15:10",
+                  (ProgrammeSpeaker("Dr. Aliya Seitkali", "Moderator", "ru"),)),
+    ProgrammeItem("The bank", "15:40", "", (ProgrammeSpeaker("Michael Turner", "ADB", "en"),
+                                            ProgrammeSpeaker("Sarah Lindqvist"))),
+))
+
+
+def test_speaker_commands_parse_to_the_speaker_as_data():
+    def speaker(**msg):
+        return parse({"cmd": "speaker", **msg}, programme=PROGRAMME).args
+
+    assert speaker(item=1, speaker=0) == {"item": 1, "speaker": {
+        "name": "Michael Turner", "role": "ADB", "language": "en", "input": ""}}
+    assert speaker(item=0, speaker=0)["speaker"]["name"] == "Dr. Aliya Seitkali"
+    assert speaker(other=True) == {"item": None, "speaker": speaker_to_data(OTHER_SPEAKER)}
+    assert speaker(none=True) == {"item": None, "speaker": None}
+    free = speaker(name="  Ms\x07 Guest ", role="UNDP", lang="en", input="floor")
+    assert free == {"item": None, "speaker": {"name": "Ms Guest", "role": "UNDP",
+                                              "language": "en", "input": "floor"}}
+    assert speaker(name="Guest")["speaker"]["language"] == ""
+
+
+@pytest.mark.parametrize("msg, error", [
+    ({}, "say who speaks with one of"),
+    ({"other": True, "none": True}, "say who speaks with one of"),
+    ({"item": 2, "speaker": 0}, "item must be a number from 0 to 1"),
+    ({"item": 1, "speaker": 2}, "speaker must be a number from 0 to 1"),
+    ({"item": True, "speaker": 0}, "item must be a number"),
+    ({"item": 0, "speaker": "0"}, "speaker must be a number"),
+    ({"speaker": 0}, "item must be a number"),
+    ({"other": 1}, "other must be true"),
+    ({"item": 0, "other": True}, "item goes with speaker"),
+    ({"name": ""}, "name is empty"),
+    ({"name": "x" * 81}, "name is longer than 80 characters"),
+    ({"name": "A", "role": "r" * 121}, "role is longer than 120"),
+    ({"name": "A", "lang": "fr"}, "lang must be one of ru, en"),
+    ({"name": "A", "input": "lectern"}, "unknown input 'lectern'"),
+])
+def test_bad_speaker_commands_are_refused_with_a_reason(msg, error):
+    with pytest.raises(CommandError, match=error):
+        parse({"cmd": "speaker", **msg}, programme=PROGRAMME)
+
+
+def test_item_commands_parse_and_check_the_programme():
+    assert parse({"cmd": "item", "item": 1}, programme=PROGRAMME).args == {"item": 1}
+    assert parse({"cmd": "item", "auto": True}, programme=PROGRAMME).args == {"auto": True}
+    for msg, error in (({"item": 2}, "item must be a number from 0 to 1"),
+                       ({}, "give item"), ({"item": 0, "auto": True}, "give item"),
+                       ({"auto": "yes"}, "auto must be true or false")):
+        with pytest.raises(CommandError, match=error):
+            parse({"cmd": "item", **msg}, programme=PROGRAMME)
+    with pytest.raises(CommandError, match="the programme has no items"):
+        parse({"cmd": "item", "item": 0})
+    with pytest.raises(CommandError, match="the programme has no items"):
+        parse({"cmd": "speaker", "item": 0, "speaker": 0})

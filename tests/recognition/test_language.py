@@ -44,3 +44,39 @@ def test_language_sticks_unless_the_evidence_for_a_switch_is_strong():
     assert (doubtful.lang, doubtful.settled) == ("ru", False)
     same = pick_language("ru", 0.6, "ru", 1.6)
     assert (same.lang, same.settled) == ("ru", True)
+
+
+def test_the_speakers_declared_language_is_a_prior():
+    # Without a hint a sure identification after a pause switches; with the speaker's
+    # declared Russian, 1.6 s of English is not enough: a short quote does not flip it.
+    assert pick_language("en", 0.97, "ru", 1.6, gap_s=2.0).lang == "en"
+    quote = pick_language("en", 0.97, "ru", 1.6, gap_s=2.0, hint="ru")
+    assert (quote.lang, quote.settled) == ("ru", False)
+    final = pick_language("en", 0.97, "ru", 2.5, gap_s=2.0, final=True, hint="ru")
+    assert (final.lang, final.settled) == ("ru", True)
+    # Near certain: decoded in meanwhile (no translation on screen if it is a switch),
+    # but not settled, and the final pass keeps the declared language.
+    sure = pick_language("en", 0.99, None, 1.6, hint="ru")
+    assert (sure.lang, sure.settled) == ("en", False)
+    assert pick_language("en", 0.99, None, 2.0, final=True, hint="ru").lang == "ru"
+    # A speaker who does switch is followed: sure, on enough speech...
+    switch = pick_language("en", 0.96, "ru", 3.2, gap_s=0.3, hint="ru")
+    assert (switch.lang, switch.settled) == ("en", True)
+    assert not pick_language("en", 0.9, "ru", 4.0, hint="ru").settled
+    # ...and, once followed, goes on in it as any speaker would.
+    going_on = pick_language("en", 0.99, "en", 0.9, gap_s=0.5, hint="ru")
+    assert (going_on.lang, going_on.settled) == ("en", True)
+    # Back to the declared language without the same-speaker bar.
+    back = pick_language("ru", 0.86, "en", 1.6, gap_s=0.3, hint="ru")
+    assert (back.lang, back.settled) == ("ru", True)
+    assert not pick_language("ru", 0.86, "en", 1.6, gap_s=0.3).settled  # no hint: held
+
+
+def test_the_declared_language_settles_a_first_utterance_sooner():
+    # The hint stands in for a previous utterance in that language.
+    assert not pick_language("ru", 0.99, None, 0.9).settled
+    early = pick_language("ru", 0.99, None, 0.9, hint="ru")
+    assert (early.lang, early.settled) == ("ru", True)
+    unsure = pick_language("ru", 0.6, None, 1.6, hint="ru")
+    assert (unsure.lang, unsure.settled) == ("ru", True)
+    assert not pick_language("ru", 0.6, None, 1.6).settled

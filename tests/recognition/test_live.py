@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from captioner.config import load_config
-from captioner.events import Caption, Status, Word
+from captioner.events import AudioChunk, Caption, Status, Word
 from captioner.recognition.live import InputWorker, _PassResult, pass_due, pass_start
 from captioner.recognition.streaming import StreamingParams
 from captioner.room.build import live_params
@@ -220,3 +220,65 @@ def test_asr_beam_size_reaches_the_final_pass_and_provisional_passes_stay_greedy
 
         asyncio.run(passes())
     assert engine.beams == [1, 1, final_beam]
+
+
+class _IdentifyingEngine:
+    """Identifies every pass as ``lang`` with probability ``p``; records what it decodes in."""
+
+    languages = ("ru", "en")
+
+    def __init__(self, lang: str, p: float) -> None:
+        self.guess = type("Guess", (), {"lang": lang, "probability": p})()
+        self.decoded: list[str] = []
+
+    def detect_language(self, audio, window_s):
+        return self.guess
+
+    def transcribe(self, audio, language, **kwargs):
+        self.decoded.append(language)
+        return [], language
+
+
+@pytest.mark.parametrize(("hint", "last", "decoded"), [
+    (None, (None, None), "en"),    # no speaker set: a sure identification is followed
+    ("ru", (None, None), "ru"),    # the speaker's Russian: 2.5 s of English is a quote
+    ("ru", ("en", "en"), "ru"),    # the previous speaker's English says nothing of this one
+    ("ru", ("en", "ru"), "en"),    # this speaker switched to English and goes on in it
+])
+def test_the_speakers_language_hint_weighs_in_the_final_pass(hint, last, decoded):
+    engine = _IdentifyingEngine("en", 0.97)
+    with ThreadPoolExecutor(1) as pool:
+        worker = InputWorker("floor", engine, pool, pool, lambda event: None,
+                             language_hint=lambda: hint)
+        worker._audio = np.zeros(16000 * 5, dtype=np.float32)
+        worker._last_lang, worker._last_hint = last
+        worker._last_utt_end_s = 0.5
+        worker._utt_start_s = 1.0
+        worker._utt_hint = worker.language_hint()  # as the utterance's start reads it
+        worker.policy.start_utterance(0.0, 1.0)
+        asyncio.run(_final(worker, 1.0 + 2.5 + worker.params.tail_s))
+    assert engine.decoded[0] == decoded
+
+
+def test_the_hint_is_read_when_an_utterance_starts_and_kept_to_its_end():
+    # The operator sets the next speaker while this one's utterance is still being
+    # recognised: its passes keep the language of the speaker it began with.
+    engine = _IdentifyingEngine("en", 0.93)  # English, but not sure enough to switch
+    hint = {"now": "ru"}
+    with ThreadPoolExecutor(1) as pool:
+        worker = InputWorker("floor", engine, pool, pool, lambda event: None,
+                             language_hint=lambda: hint["now"])
+        worker.vad = lambda samples: np.full(len(samples) // 512, 0.95, dtype=np.float32)
+
+        async def speech():
+            loop = asyncio.get_running_loop()
+            blocks = [AudioChunk("floor", np.zeros(1600, dtype=np.float32), i / 10, 0)
+                      for i in range(40)]
+            await worker.step(loop, blocks[:10])
+            assert worker.policy.active and worker._utt_hint == "ru"
+            hint["now"] = "en"
+            for i in range(10, 40, 5):
+                await worker.step(loop, blocks[i:i + 5])
+
+        asyncio.run(speech())
+    assert engine.decoded and set(engine.decoded) == {"ru"}, engine.decoded

@@ -83,3 +83,16 @@ def test_the_journal_sink_says_once_when_writes_fail_and_once_when_they_recover(
     assert [(s.state, s.detail["component"]) for s in said] == [
         ("recording_error", "journal"), ("recording_ok", "journal")]
     assert "disk full" in said[0].detail["error"]
+
+
+def test_the_programme_goes_into_the_session_folder_and_a_resume_updates_it(tmp_path):
+    items = ({"title": "Opening", "start": "15:00", "end": "", "speakers": []},)
+    record = open_record(RecordRequest(tmp_path, inputs=("floor",), record_audio=False,
+                                       programme=items))
+    record.close()
+    assert record.session.programme() == list(items)
+    changed = ({"title": "Q&A", "start": "", "end": "", "speakers": []},)
+    again = open_record(RecordRequest(tmp_path, inputs=("floor",), record_audio=False,
+                                      resume=str(record.session.path), programme=changed))
+    again.close()
+    assert again.session.programme() == list(changed)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 
 import pytest
 
-from captioner.delivery.wire import encode
+from captioner.delivery.wire import caption_from_dict, caption_to_dict, encode
 from captioner.errors import CaptionerError
-from captioner.events import Caption
+from captioner.events import Caption, Speaker, Status
 from captioner.record.journal import Journal
 from captioner.record.journal_read import read_journal
 
@@ -61,3 +63,29 @@ def test_corrupt_lines_in_the_middle_are_reported(tmp_path, caplog):
 def test_missing_journal_is_a_clear_error(tmp_path):
     with pytest.raises(CaptionerError, match="no such journal"):
         read_journal(tmp_path / "nope.jsonl")
+
+
+def test_the_speaker_and_its_change_are_journaled_and_read_back(tmp_path):
+    path = tmp_path / "j.jsonl"
+    minister = Speaker("H.E. Гульнара Асанова", "Minister")
+    with Journal(path) as journal:
+        journal.append(cap(1))
+        journal.append(Status("speaker_set", T0_NS, detail={
+            "name": minister.name, "role": minister.role, "by": "operator"}))
+        journal.append(dataclasses.replace(cap(2), speaker=minister))
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert "speaker" not in lines[0]
+    assert lines[2]["speaker"] == {"name": "H.E. Гульнара Асанова", "role": "Minister"}
+    read = read_journal(path)
+    assert [c.speaker for c in read.captions] == [None, minister]
+    assert [(s.state, s.detail["name"]) for s in read.statuses] == [
+        ("speaker_set", minister.name)]
+
+
+@pytest.mark.parametrize("value", [None, "Bob", {"role": "x"}, {"name": ""}, {"name": 5}])
+def test_a_speaker_that_is_not_one_is_read_as_none(value):
+    msg = caption_to_dict(cap(1))
+    msg["speaker"] = value
+    assert caption_from_dict(msg).speaker is None
+    msg["speaker"] = {"name": "Ann", "role": 7}
+    assert caption_from_dict(msg).speaker == Speaker("Ann", "")

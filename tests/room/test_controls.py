@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import time
+
 from captioner.bus.messages import Command
 from captioner.delivery.control import parse_command
-from captioner.room.controls import Controls, apply
+from captioner.events import Speaker
+from captioner.programme import OTHER_SPEAKER, Programme, ProgrammeItem, ProgrammeSpeaker
+from captioner.room.controls import Controls, apply, follow_schedule
 
 INPUTS = ("floor", "booth")
 
@@ -51,3 +55,81 @@ def test_language_input_clear_message_and_new_session():
         "message", {"text": "Hi", "duration_s": 5.0})
     out = apply(parse({"cmd": "new_session", "title": "Panel 2"}), controls)
     assert out.events == () and out.new_session == "Panel 2"
+
+
+PROGRAMME = Programme((
+    ProgrammeItem("Opening", "15:00", "15:10",
+                  (ProgrammeSpeaker("Dr. Aliya Seitkali", "Moderator", "ru"),)),
+    ProgrammeItem("The bank", "15:40", "", (
+        ProgrammeSpeaker("Michael Turner", "ADB", "en", input="lectern"),
+        ProgrammeSpeaker("Sarah Lindqvist"))),
+))
+
+
+def speaker(controls: Controls, **msg):
+    return apply(parse({"cmd": "speaker", **msg}, programme=PROGRAMME), controls,
+                 programme=PROGRAMME, now_ns=7)
+
+
+def test_setting_the_speaker_is_journaled_with_the_item():
+    controls = Controls(item=0)
+    out = speaker(controls, item=1, speaker=0)
+    assert controls.speaker == PROGRAMME.items[1].speakers[0] and controls.item == 1
+    assert [(e.state, e.emitted_ns) for e in out.events] == [("programme_item", 7),
+                                                             ("speaker_set", 7)]
+    assert out.events[0].detail == {"item": 1, "title": "The bank", "by": "operator"}
+    assert out.events[1].detail == {"name": "Michael Turner", "role": "ADB",
+                                    "language": "en", "input": "lectern", "item": 1,
+                                    "by": "operator"}
+    assert out.changed
+    again = speaker(controls, item=1, speaker=0)
+    assert not again.changed and [e.state for e in again.events] == ["speaker_set"]
+    out = speaker(controls, other=True)
+    assert controls.speaker == OTHER_SPEAKER and controls.item == 1 and out.changed
+    out = speaker(controls, none=True)
+    assert controls.speaker is None and out.events[0].detail == {"name": None,
+                                                                 "by": "operator"}
+
+
+def test_the_speaker_a_floor_input_gets_and_the_language_hint():
+    controls = Controls()
+    assert controls.speaker_for("floor") is None and controls.language_hint("floor") is None
+    speaker(controls, item=0, speaker=0)
+    assert controls.speaker_for("floor") == Speaker("Dr. Aliya Seitkali", "Moderator")
+    assert controls.language_hint("floor") == "ru"
+    # Declared on their own input: the name and the hint only there.
+    speaker(controls, item=1, speaker=0)
+    assert controls.speaker_for("floor") is None and controls.language_hint("floor") is None
+    assert controls.speaker_for("lectern") == Speaker("Michael Turner", "ADB")
+    assert controls.language_hint("lectern") == "en"
+    speaker(controls, item=1, speaker=1)  # no language declared
+    assert controls.speaker_for("floor") and controls.language_hint("floor") is None
+
+
+def test_the_item_is_set_by_the_operator_or_follows_the_schedule():
+    controls = Controls(item=0)
+    cmd = parse({"cmd": "item", "item": 1}, programme=PROGRAMME)
+    out = apply(cmd, controls, programme=PROGRAMME)
+    assert controls.item == 1 and out.events[0].detail["title"] == "The bank"
+    assert not apply(cmd, controls, programme=PROGRAMME).changed
+    # The schedule moves the item only when the operator asked for it.
+    assert follow_schedule(controls, PROGRAMME, time(15, 5)).events == ()
+    assert controls.item == 1
+    out = apply(parse({"cmd": "item", "auto": True}, programme=PROGRAMME), controls,
+                programme=PROGRAMME)
+    assert controls.auto_advance and out.events[0].detail["auto"] is True
+    out = follow_schedule(controls, PROGRAMME, time(15, 5), now_ns=9)
+    assert controls.item == 0
+    assert [(e.state, e.emitted_ns, e.detail) for e in out.events] == [
+        ("programme_item", 9, {"item": 0, "title": "Opening", "by": "schedule"})]
+    assert follow_schedule(controls, PROGRAMME, time(15, 6)).events == ()  # no change
+    assert follow_schedule(controls, PROGRAMME, time(14, 0)).events == ()  # before it
+    assert controls.item == 0 and controls.speaker is None  # the speaker stays as set
+    follow_schedule(controls, PROGRAMME, time(16, 0))
+    assert controls.item == 1
+    # Choosing an item by hand stops following the schedule, which would undo it.
+    out = apply(parse({"cmd": "item", "item": 0}, programme=PROGRAMME), controls,
+                programme=PROGRAMME)
+    assert (controls.item, controls.auto_advance, out.events[0].detail["auto"]) == (
+        0, False, False)
+    assert follow_schedule(controls, PROGRAMME, time(16, 0)).events == ()

@@ -11,8 +11,10 @@ import pytest
 
 from captioner.errors import ModelError
 from captioner.events import AudioChunk, Caption, Status
+from captioner.programme import ProgrammeSpeaker
 from captioner.recognition import live
 from captioner.record.current import journal_sink
+from captioner.room.controls import Controls
 from captioner.room.pipeline import LivePipeline
 from tests.operator_fakes import FakeEngine, FakeSource, caption
 
@@ -177,3 +179,34 @@ def test_start_up_statuses_wait_for_listening_then_follow_it_in_order():
     pipeline.publish(caption("first"))
     assert names(seen) == ["listening", "translation_unavailable", "session_resumed",
                            "caption 1"]
+
+
+def test_the_speaker_set_mid_utterance_takes_effect_from_the_next_utterance():
+    controls = Controls()
+    out: list = []
+    pipeline = LivePipeline(FakeEngine(), FakeSource(), [out.append], controls=controls,
+                            sources_label={"floor": "floor", "booth": "interpretation"})
+    moderator = ProgrammeSpeaker("Dr. Aliya Seitkali", "Moderator", "ru")
+    minister = ProgrammeSpeaker("H.E. Bakhtiyor Karimov", "Minister", "ru")
+    pipeline.on_worker_event(caption("Добрый", lang="ru", final=False, id="floor-1"))
+    controls.speaker = moderator  # while floor-1 is being said
+    pipeline.on_worker_event(caption("Добрый день", lang="ru", id="floor-1"))
+    pipeline.on_worker_event(caption("Коллеги", lang="ru", final=False, id="floor-2",
+                                     end_s=3.0))
+    controls.speaker = minister
+    pipeline.on_worker_event(caption("Коллеги, спасибо", lang="ru", id="floor-2", end_s=3.0))
+    pipeline.on_worker_event(caption("Вода", lang="ru", id="floor-3", end_s=5.0))
+    # The booth interprets floor-2 while floor-3 has begun: floor-2's speaker.
+    pipeline.on_worker_event(caption("Colleagues, thank you", id="booth-1", end_s=3.5,
+                                     source="interpretation", input_id="booth"))
+    pipeline.on_worker_event(caption("Water", id="booth-2", end_s=5.5,
+                                     source="interpretation", input_id="booth"))
+    got = [(c.id, c.final, c.speaker) for c in out if isinstance(c, Caption) and c.text]
+    assert got == [
+        ("floor-1", False, None), ("floor-1", True, None),
+        ("floor-2", False, moderator.speaker), ("floor-2", True, moderator.speaker),
+        ("floor-3", True, minister.speaker),
+        ("booth-1", True, moderator.speaker), ("booth-2", True, minister.speaker)]
+    # The speaker's language is the floor worker's hint; the booth gets none.
+    floor, booth = pipeline._worker("floor"), pipeline._worker("booth")
+    assert floor.language_hint() == "ru" and booth.language_hint() is None

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from captioner.events import Caption, Word
+from captioner.events import Caption, Speaker, Word
 from captioner.languages import other
 from captioner.routing.tracks import Routed, TrackRouter, machine_caption
 
@@ -221,3 +221,36 @@ def test_machine_caption_fields():
 def test_other():
     assert other("ru") == "en"
     assert other("en") == "ru"
+
+
+# --- who is speaking ----------------------------------------------------------------------
+
+
+def test_interpretations_and_translations_carry_the_speaker_of_the_floor_they_render():
+    a, b = Speaker("Dr. Aliya Seitkali", "Moderator"), Speaker("Michael Turner", "ADB")
+    router = TrackRouter()
+    router.route(dataclasses.replace(cap("Добрый день", id="floor-1", start_s=1.0), speaker=a))
+    first = router.route(booth("Good", final=False, id="booth-1", start_s=3.0)).publish
+    assert [c.speaker for c in first] == [a]
+    # The floor's next speaker begins while the booth still renders the first.
+    router.route(dataclasses.replace(cap("Thank you", "en", final=False, id="floor-2",
+                                         start_s=6.0), speaker=b))
+    rest = router.route(booth("Good afternoon", id="booth-1", start_s=3.0)).publish
+    assert [c.speaker for c in rest] == [a]  # a booth utterance keeps its speaker
+    nxt = router.route(booth("Спасибо", "ru", id="booth-2", start_s=7.5)).publish
+    assert [c.speaker for c in nxt] == [b]
+    # Before any floor utterance the booth renders nobody's.
+    assert TrackRouter().route(booth("x", start_s=0.5)).publish[0].speaker is None
+    mt = machine_caption(dataclasses.replace(cap("Спасибо", id="floor-9"), speaker=b),
+                         "Thank you", 0.0, 1.0, 5, 1)
+    assert (mt.speaker, mt.utterance_id, mt.source) == (b, "floor-9", "machine")
+
+
+def test_a_withdrawn_partial_keeps_its_own_speaker():
+    a, b = Speaker("A"), Speaker("B")
+    router = TrackRouter()
+    router.route(dataclasses.replace(cap("Good", "en", final=False, id="floor-1"), speaker=a))
+    withdraw, shown = router.route(dataclasses.replace(
+        cap("Добрый", "ru", final=False, id="floor-2", start_s=2.0), speaker=b)).publish
+    assert (withdraw.id, withdraw.text, withdraw.speaker) == ("floor-1", "", a)
+    assert (shown.id, shown.speaker) == ("floor-2", b)

@@ -13,9 +13,11 @@ import pytest
 import pytest_asyncio
 
 from bench.chromium import CHROMIUM, CHROMIUM_ARGS, chromium_available
+from captioner.config import load_config
 from captioner.delivery.operator import start_operator
 from captioner.events import Status
 from tests.browser import ARTIFACTS
+from tests.conftest import REPO
 from tests.operator_fakes import FakeRecord, caption, levels, make_room, serve_bus, start_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -28,6 +30,7 @@ expect = playwright.expect
 TOKEN = "browser-operator-token-0123456789"
 HOLDING = "Coffee break · Перерыв на кофе"
 FINAL = '.pane[data-lang="en"] .cap.final .text'
+PROGRAMME = load_config(REPO / "configs" / "cop_side_event.toml").programme
 
 
 class Served:
@@ -35,7 +38,7 @@ class Served:
 
     def __init__(self) -> None:
         self.room = make_room(record=FakeRecord("2025-11-27_140000_side-event"),
-                              holding_message=HOLDING)
+                              holding_message=HOLDING, programme=PROGRAMME)
         self.pipeline = self.room.pipeline
         self.broadcaster = serve_bus(self.room.bus)
         self.server = None
@@ -210,3 +213,35 @@ async def test_a_wrong_token_asks_for_the_right_one(served, pages):
     await page.locator("#token-input").press("Enter")
     await expect(page.locator("html")).to_have_attribute("data-conn", "live")
     await expect(page.locator("#login")).to_be_hidden()
+
+
+async def test_now_speaking_sets_the_speaker_by_button_and_by_key(served, pages):
+    screen, console, _ = pages
+    controls = served.room.controls
+    card = console.locator(".speaking")
+    await expect(card.locator("#speaking-title")).to_contain_text("Opening of the side event")
+    await expect(card.locator("#speaking-set")).to_contain_text("Nobody set")
+    await card.get_by_role("button", name=re.compile("Dr. Aliya Seitkali")).click()
+    await expect(card.locator("#speaking-set")).to_have_text(
+        "Set: Dr. Aliya Seitkali, Moderator, Central Asia Pavilion")
+    await expect(card.locator('[data-speaker="0"]')).to_have_attribute("aria-pressed", "true")
+    assert controls.speaker.name == "Dr. Aliya Seitkali"
+    served.pipeline.on_worker_event(caption("Welcome to the pavilion.", id="floor-1"))
+    await expect(screen.locator('.pane[data-lang="en"] .line.speaker')).to_have_text(
+        "Dr. Aliya Seitkali")
+
+    await card.get_by_role("button", name="Next item").click()
+    await expect(card.locator("#speaking-title")).to_contain_text("Ministerial statements")
+    await expect(card.locator(".speaker-button[data-speaker]")).to_have_count(3)
+    await console.locator("body").press("2")  # the item's second speaker
+    await expect(card.locator("#speaking-set")).to_contain_text("Set: H.E. Gulnara Asanova")
+    assert (controls.item, controls.speaker.language) == (1, "ru")
+    await console.locator("body").press("9")  # no ninth speaker: nothing happens
+    await console.locator("body").press("0")
+    await expect(card.locator("#speaker-other")).to_have_attribute("aria-pressed", "true")
+    await card.get_by_role("button", name="Nobody").click()
+    await expect(card.locator("#speaking-set")).to_contain_text("Nobody set")
+    assert controls.speaker is None
+    await card.locator("#speaking-auto").check()
+    await expect(card.locator("#speaking-auto")).to_be_checked()
+    assert controls.auto_advance

@@ -27,6 +27,7 @@ import hashlib
 import inspect
 import statistics
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 
@@ -123,9 +124,12 @@ def blocks(audio: np.ndarray) -> list[AudioChunk]:
 
 
 async def simulate(engine, audio: np.ndarray, params: LiveParams, policy: StreamingParams,
-                   cost: CostModel, speed: float = 1.0) -> tuple[list, list[PassTime]]:
+                   cost: CostModel, speed: float = 1.0,
+                   language_hint: Callable[[float], str | None] | None = None
+                   ) -> tuple[list, list[PassTime]]:
     """Plays ``audio`` through one live worker on a simulated clock, ``speed`` times
-    faster than real time.
+    faster than real time. ``language_hint`` gives the speaker's declared language at
+    a simulated time (what the operator has set then), for the worker's hint.
 
     Returns the events (a listening status at time 0 first, as the file source sends)
     and the time of every pass. As in the live loop, audio that arrives while a pass
@@ -137,7 +141,9 @@ async def simulate(engine, audio: np.ndarray, params: LiveParams, policy: Stream
     events: list = [Status("listening", 0)]
     worker = InputWorker("floor", engine, asr, SimExecutor(clock), events.append,
                          params=params, policy_params=policy, timer=clock.seconds,
-                         clock_ns=clock.ns)
+                         clock_ns=clock.ns,
+                         language_hint=(lambda: language_hint(clock.now_s)) if language_hint
+                         else (lambda: None))
     loop = asyncio.get_running_loop()
     chunks = blocks(audio)
     i = 0

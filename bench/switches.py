@@ -3,6 +3,7 @@
 Usage:
     .venv/bin/python -m bench.switches ../shared/audio [--utterances 24] [--seed 1]
     .venv/bin/python -m bench.switches ../shared/audio --simulated   # repeatable, faster
+    .venv/bin/python -m bench.switches ../shared/audio --hints       # the speaker's language
 
 Builds a session from the clips that have references (and a few synthesised sentences
 with ``--synth``): Russian and English alternate, so the language changes at every
@@ -16,6 +17,12 @@ committed text is in its language, the live and offline error against the refere
 (WER for English, CER for Russian), and the commit latency of its words, split into the
 first 3 s after the change of language and the rest. An utterance is *lost* when live
 commits none of its words while offline reads it alone.
+
+With ``--hints`` (on the simulated clock) the live pipeline plays the session three
+times, with the language hint an operator's choice of speaker gives: none; each
+utterance's own speaker, declared in its language and set as it begins; and one
+Russian speaker throughout, so that every English utterance is that speaker switching
+(or quoting): the per-utterance language accuracy of each.
 """
 
 from __future__ import annotations
@@ -239,6 +246,36 @@ def report(rows: Sequence[Scored]) -> list[str]:
     return lines
 
 
+#: The ``--hints`` runs: name -> the hint at a time, given the session's utterances.
+HINTS = {
+    "no hint": lambda utterances: None,
+    "each speaker's language": lambda utterances: lambda now_s: next(
+        (u.lang for u in reversed(utterances) if u.start_s <= now_s), None),
+    "one Russian speaker": lambda utterances: lambda now_s: "ru",
+}
+
+
+def hint_report(name: str, rows: Sequence[Scored]) -> str:
+    """One line: the language right per utterance, per language and by length."""
+    rows = [r for r in rows if r.alone_err < 1.0]
+    parts = []
+    for lang in ("ru", "en"):
+        mine = [r for r in rows if r.utt.lang == lang]
+        short = [r for r in mine if r.utt.end_s - r.utt.start_s < 3.0]
+        parts.append(f"{lang} {sum(r.live_lang == lang for r in mine)}/{len(mine)}"
+                     f" (under 3 s: {sum(r.live_lang == lang for r in short)}/{len(short)})")
+    errs = {lang: pooled([r for r in rows if r.utt.lang == lang], "live_err") * 100
+            for lang in ("ru", "en")}
+    lost = sum(r.lost for r in rows)
+    wrong = ", ".join(f"{r.utt.name} ({r.utt.end_s - r.utt.start_s:.1f} s, as "
+                      f"{r.live_lang or 'nothing'})" for r in rows if r.live_lang != r.utt.lang)
+    opening = [x for r in rows for x in r.opening_latency]
+    rest = [x for r in rows for x in r.rest_latency]
+    return (f"| {name} | {' · '.join(parts)} | {wrong or 'none'} | {lost} | "
+            f"{errs['ru']:.1f}% | {errs['en']:.1f}% | {spread(opening + rest)} | "
+            f"{spread(opening)} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -253,7 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="tuning", action="append", default=[],
                         metavar="KEY=VALUE", help="a LiveParams or StreamingParams field")
     parser.add_argument("--show-text", action="store_true")
+    parser.add_argument("--hints", action="store_true",
+                        help="also with the speaker's language as a hint (simulated clock)")
     args = parser.parse_args(argv)
+    args.simulated = args.simulated or args.hints
 
     params, policy = tuned(args.tuning, "15")
     clock = "simulated clock" if args.simulated else "real time"
@@ -271,10 +311,14 @@ def main(argv: list[str] | None = None) -> int:
         total_s = len(audio) / SAMPLE_RATE
         print(f"session: {len(utterances)} utterances, {total_s:.0f} s; pauses 0.5-2 s, "
               "levels -35 to -15 dBFS")
+        runs = {}
         if args.simulated:
             from bench.simulate import CostModel, simulate
 
-            events, _ = asyncio.run(simulate(engine, audio, params, policy, CostModel()))
+            for name, hint in HINTS.items() if args.hints else [("no hint", HINTS["no hint"])]:
+                runs[name], _ = asyncio.run(simulate(engine, audio, params, policy, CostModel(),
+                                                     language_hint=hint(utterances)))
+            events = runs["no hint"]
         else:
             events, _, wall_s, line = run_clip(engine, path, 1.0, params, policy)
             print(f"live: {line}; {wall_s:.0f} s wall")
@@ -283,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = score(utterances, events, 1.0, whole, alone)
     for line in report(rows):
         print(line)
+    if args.hints:
+        print("\n| hint | language right per utterance | in the other language | lost | "
+              "ru CER live | en WER live | committed median / p90 | first 3 s after a "
+              "change |\n|---|---|---|---|---|---|---|---|")
+        for name, run in runs.items():
+            print(hint_report(name, score(utterances, run, 1.0, whole, alone)))
     if args.show_text:
         for i, r in enumerate(rows, 1):
             print(f"\n{i}. {r.utt.name}\n  ref:   {r.utt.reference}\n  live:  {r.live_text}"

@@ -16,10 +16,16 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class LanguageChoice:
-    """The language to decode an utterance in, and whether it is settled."""
+    """The language to decode an utterance in, and whether it is settled.
+
+    ``held_s``: speech identified surely in another language than the speaker's
+    declared one but kept in it (a quote, or the start of a switch): the input's next
+    utterance, if it goes on in that language, counts it towards following the switch.
+    """
 
     lang: str
     settled: bool
+    held_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ class LanguageRule:
 def pick_language(candidate: str, probability: float, previous: str | None,
                   speech_s: float, gap_s: float = float("inf"), *, final: bool = False,
                   rule: LanguageRule = LanguageRule(),
-                  hint: str | None = None) -> LanguageChoice:
+                  hint: str | None = None, held_s: float = 0.0) -> LanguageChoice:
     """Weighs a language identification against the input's previous utterance.
 
     Speakers switch language between utterances, but far less often than a second of
@@ -94,10 +100,13 @@ def pick_language(candidate: str, probability: float, previous: str | None,
             the previous utterance's language, but more: decoding in another language
             needs ``rule.hint_switch`` on ``rule.hint_switch_speech_s`` of speech,
             after a pause or not, until the speaker has been heard in it.
+        held_s: The ``held_s`` of the input's previous utterance (same hint): speech
+            just before, surely in ``candidate``, that counts towards that switch. A
+            single short quote does not flip the input; two short phrases in a row do.
     """
     if hint is not None:
         return _with_hint(candidate, probability, previous, speech_s, gap_s, final, rule,
-                          hint)
+                          hint, held_s)
     choice = _weigh_language(candidate, probability, previous, speech_s, gap_s, final, rule)
     if (not choice.settled and choice.lang != candidate and probability >= rule.same_sure
             and speech_s >= rule.same_speech_s):
@@ -128,7 +137,8 @@ def _weigh_language(candidate: str, probability: float, previous: str | None,
 
 
 def _with_hint(candidate: str, probability: float, previous: str | None, speech_s: float,
-               gap_s: float, final: bool, rule: LanguageRule, hint: str) -> LanguageChoice:
+               gap_s: float, final: bool, rule: LanguageRule, hint: str,
+               held_s: float) -> LanguageChoice:
     if candidate == hint:
         # The declared language: a speaker going on in it when nothing else was heard;
         # back to it after a switch without the same-speaker bar.
@@ -141,10 +151,11 @@ def _with_hint(candidate: str, probability: float, previous: str | None, speech_
         # The speaker switched (a settled utterance in it) and goes on in it.
         return pick_language(candidate, probability, previous, speech_s, gap_s,
                              final=final, rule=rule)
-    if probability >= rule.hint_switch and speech_s >= rule.hint_switch_speech_s:
+    sure = probability >= rule.hint_switch
+    if sure and speech_s + held_s >= rule.hint_switch_speech_s:
         return LanguageChoice(candidate, True)
     if not final and probability >= rule.same_sure and speech_s >= rule.same_speech_s:
         # Decoded in, unsettled, as without a hint: if the speaker does switch, the
         # screens show their words rather than a translation meanwhile.
         return LanguageChoice(candidate, False)
-    return LanguageChoice(hint, final)
+    return LanguageChoice(hint, final, held_s=speech_s + held_s if sure else 0.0)

@@ -136,6 +136,7 @@ class _PassResult:
     lang: str
     settled: bool | None  # None: the language was given, not identified
     rejected: tuple[str, ...] = ()  # why the guards dropped segments (guards.clean_segments)
+    held_s: float = 0.0  # speech surely in another language that the hint kept out
 
 
 # An utterance with at least this much speech whose final pass commits nothing is
@@ -155,9 +156,8 @@ class InputWorker:
             :meth:`load_vad`).
         emit: Called on the loop with every caption and status.
         forced_language: Returns the operator's forced language, or None for auto.
-        language_hint: Returns the language the speaker on this input declared, or None:
-            a prior of language identification (the forced language wins), read when
-            an utterance starts.
+        language_hint: Returns the language the speaker on this input declared, or None,
+            read as an utterance starts: a prior (the forced language wins).
         source: Caption source label (``floor`` or ``interpretation``).
         timer: Monotonic seconds, to time passes; clock_ns: wall-clock time stamped on
             captions. Both are injected by ``bench.simulate``, which runs this worker
@@ -210,6 +210,7 @@ class InputWorker:
         self._last_lang: str | None = None  # the previous utterance's language
         self._last_hint: str | None = None  # and the speaker's language hint then
         self._utt_hint: str | None = None  # the hint of this utterance, read at its start
+        self._held_s = 0.0  # the previous utterance's LanguageChoice.held_s
         self._last_utt_end_s = float("-inf")
         self._utt_start_s = 0.0
         self._utt_buffer_start_s = 0.0  # where the utterance's audio starts
@@ -312,9 +313,7 @@ class InputWorker:
                 self._pending_end_s = None
                 if not self.policy.active:
                     self._utt_start_s = event.at_s
-                    # Fixed for the utterance, as its speaker is: a speaker set meanwhile
-                    # is the next utterance's.
-                    self._utt_hint = self.language_hint()
+                    self._utt_hint = self.language_hint()  # fixed, as the speaker is
                     self.policy.start_utterance(max(event.at_s - self.params.preroll_s,
                                                     self._audio_start_s), event.at_s)
                     self._utt_buffer_start_s = self.policy.buffer_start_s
@@ -355,15 +354,17 @@ class InputWorker:
         start_s = self._pass_start(end_s, min_s=self.params.final_context_s)
         if end_s - start_s >= 0.3:
             result = await self._run_pass(loop, start_s, end_s, final=True)
+            self._held_s = result.held_s
             if (not self.policy.has_committed
                     and end_s - self.params.tail_s - self._utt_start_s >= DROP_MIN_SPEECH_S):
                 await self._read_again_or_report(loop, start_s, end_s, result,
                                                  retry=not self.forced_language())
         else:
+            self._held_s = 0.0
             for caption in self.policy.on_hypothesis([], end_s, final=True):
                 self.emit(caption)
         lang = self.policy.lang
-        if lang and self.policy.lang_locked:
+        if lang and self.policy.lang_locked and not self._held_s:  # a quote leaves it be
             self._last_lang, self._last_hint = lang, self._utt_hint
         self._last_utt_end_s = end_s
         self.policy.end_utterance()
@@ -418,6 +419,7 @@ class InputWorker:
         hint = self._utt_hint
         # Another speaker's language says nothing of this one's: the hint stands alone.
         previous = self._last_lang if hint is None or hint == self._last_hint else None
+        held_s = self._held_s if hint == self._last_hint else 0.0
         started = self.timer()
         # Hotwords in the utterance's language; none until it is known, since terms in
         # the wrong language would pull identification towards it.
@@ -427,7 +429,7 @@ class InputWorker:
                    for code in self.engine.languages}
         result = await loop.run_in_executor(
             self.asr_executor, self._decode, audio, start_s, lang, prompts, hot,
-            final, previous, speech_s, gap_s, hint)
+            final, previous, speech_s, gap_s, hint, held_s)
         self._last_pass_wall_s = self.timer() - started
         self.asr_seconds += self._last_pass_wall_s
         self.passes += 1
@@ -458,7 +460,8 @@ class InputWorker:
     def _decode(self, audio: np.ndarray, offset_s: float, lang: str | None,
                 prompts: dict[str, str], hotwords: str = "", final: bool = False,
                 previous: str | None = None, speech_s: float = 0.0,
-                gap_s: float = float("inf"), hint: str | None = None) -> _PassResult:
+                gap_s: float = float("inf"), hint: str | None = None,
+                held_s: float = 0.0) -> _PassResult:
         """One bounded Whisper pass (runs in the ASR executor).
 
         Provisional passes use the shortest encoder window that fits and greedy decoding
@@ -466,15 +469,16 @@ class InputWorker:
         uses a longer window (``final_window_s``), where Whisper is less prone to loops,
         and the configured beam (``beam_size``).
         """
-        settled = None
+        settled, held_s = None, held_s if lang is None else 0.0
         beam_size = self.params.beam_size if final else 1
         window_s = (self.params.final_window_s if final else None) or window_for(
             len(audio) / SAMPLE_RATE, self.params.window_margin_s)
         if lang is None:
             guess = self.engine.detect_language(audio, window_s)
             choice = pick_language(guess.lang, guess.probability, previous, speech_s, gap_s,
-                                   final=final, rule=self.params.language, hint=hint)
-            lang, settled = choice.lang, choice.settled
+                                   final=final, rule=self.params.language, hint=hint,
+                                   held_s=held_s)
+            lang, settled, held_s = choice.lang, choice.settled, choice.held_s
             log.debug("%s: language %s (p=%.2f on %.1f s of speech, previous %s, pause %.1f s)"
                       " -> %s%s", self.input_id, guess.lang, guess.probability, speech_s,
                       previous, gap_s, lang, "" if settled else ", unsettled")
@@ -493,4 +497,4 @@ class InputWorker:
                 log.debug("%s: dropped %r (logprob %.2f, no-speech %.2f, compression %.2f)",
                           self.input_id, seg.text, seg.avg_logprob, seg.no_speech_prob,
                           seg.compression_ratio)
-        return _PassResult(words, lang, settled, tuple(rejected))
+        return _PassResult(words, lang, settled, tuple(rejected), held_s)

@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 from bench.common import BenchClip
-from bench.switches import Utterance, alternate, assign, build_session, level, report, score
+from bench.switches import (
+    HINTS,
+    Utterance,
+    alternate,
+    assign,
+    build_session,
+    level,
+    report,
+    score,
+)
 from captioner.events import Caption, Status, Word
 from captioner.inputs.audio import decode_file
 from captioner.synth import write_wav
@@ -99,3 +108,11 @@ def test_scoring_finds_the_lost_utterance_the_wrong_language_and_opening_latency
     text = "\n".join(report(rows))
     assert "left out of the scores: c" in text
     assert "en: 1 utterances, 0 lost, 0 uncaptioned, language right in 0/1" in text
+
+
+def test_the_hints_an_operator_gives():
+    utts = [Utterance("a", "ru", "x", 1.0, 4.0, -20.0), Utterance("b", "en", "y", 5.0, 9.0, -20.0)]
+    assert HINTS["no hint"](utts) is None
+    each = HINTS["each speaker's language"](utts)
+    assert [each(t) for t in (0.5, 1.0, 4.5, 5.0, 30.0)] == [None, "ru", "ru", "en", "en"]
+    assert HINTS["one Russian speaker"](utts)(6.0) == "ru"

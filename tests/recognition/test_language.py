@@ -80,3 +80,20 @@ def test_the_declared_language_settles_a_first_utterance_sooner():
     unsure = pick_language("ru", 0.6, None, 1.6, hint="ru")
     assert (unsure.lang, unsure.settled) == ("ru", True)
     assert not pick_language("ru", 0.6, None, 1.6).settled
+
+
+def test_short_phrases_in_a_row_add_up_to_a_switch():
+    # A speaker who switches in short phrases (JFK's 11 s came as phrases under 3 s):
+    # one phrase is held in the declared language, and the next one follows it.
+    first = pick_language("en", 0.97, "ru", 2.0, gap_s=0.6, final=True, hint="ru")
+    assert (first.lang, first.settled, first.held_s) == ("ru", True, 2.0)
+    second = pick_language("en", 0.97, "ru", 1.2, gap_s=0.6, hint="ru", held_s=first.held_s)
+    assert (second.lang, second.settled) == ("en", True)
+    # Unsure identifications hold nothing; without a hint nothing is held either.
+    assert pick_language("en", 0.9, "ru", 2.0, final=True, hint="ru").held_s == 0.0
+    assert pick_language("en", 0.9, "ru", 2.0, final=True).held_s == 0.0
+    # The declared language itself resets nothing to hold.
+    assert pick_language("ru", 0.99, "ru", 2.0, final=True, hint="ru").held_s == 0.0
+    still = pick_language("en", 0.97, "ru", 0.5, gap_s=0.6, final=True, hint="ru",
+                          held_s=2.0)
+    assert (still.lang, still.held_s) == ("ru", 2.5)  # 2.5 s: not yet a switch

@@ -52,11 +52,8 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from array import array
 from dataclasses import dataclass, replace
@@ -76,6 +73,7 @@ from bench.bus_nodes import (
 from bench.bus_viewers import Target, lag_ms
 from bench.bus_viewers import run as run_viewers
 from bench.machine import describe
+from bench.nats_server import NatsServer
 from bench.viewer_client import ClientPlan
 from bench.viewers import cpu_times, pct, raise_fd_limit
 
@@ -90,71 +88,6 @@ READ_LAG_P99_MS = 50.0
 EDGE_LATE_P99_MS = 50.0
 #: An edge busier than this is at its own limit (a finding, not the machine's).
 EDGE_CORE = 0.80
-
-
-# -- nats-server ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-class NatsServer:
-    """``nats-server -js`` on a free loopback port with a store of its own; ready when it
-    says ``Server is ready``."""
-
-    def __init__(self, store: Path) -> None:
-        self.store = store
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-        self.log: list[str] = []
-        self._reader: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://{HOST}:{self.port}"
-
-    def start(self, timeout_s: float = 30.0) -> None:
-        binary = shutil.which("nats-server")
-        if binary is None:
-            raise RuntimeError("nats-server is not installed (scripts/setup.sh --test)")
-        process = self.process = subprocess.Popen(
-            [binary, "-js", "-sd", str(self.store), "-a", HOST, "-p", str(self.port)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True)
-        ready = threading.Event()
-
-        def read() -> None:
-            assert process.stderr is not None
-            for line in process.stderr:
-                self.log.append(line.rstrip())
-                if "Server is ready" in line:
-                    ready.set()
-            ready.set()  # it exited: start() says so
-
-        self._reader = threading.Thread(target=read, name="nats-server-log", daemon=True)
-        self._reader.start()
-        if not ready.wait(timeout_s) or process.poll() is not None:
-            self.stop()
-            raise RuntimeError("nats-server did not start:\n" + "\n".join(self.log[-10:]))
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._reader is not None:
-            self._reader.join(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
 
 
 # -- one run -----------------------------------------------------------------------------------

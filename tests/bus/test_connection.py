@@ -9,10 +9,10 @@ import nats.errors
 import nats.js.errors
 import pytest
 
+from bench.nats_server import free_port
 from captioner.bus.connection import BusError, BusLink, BusOptions, describe
 from captioner.config import BusConfig
 from captioner.errors import CaptionerError
-from tests.nats_server import free_port
 
 URL = "nats://bus.venue:4222"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import nats.errors
 import pytest
 
+from bench.nats_server import NatsServer
 from captioner.bus.codec import encode_published
 from captioner.bus.connection import BusError, BusLink, BusOptions
 from captioner.bus.edge import JetStreamBus
@@ -25,7 +26,7 @@ from captioner.events import Caption, Status, Word
 from captioner.record.journal import Journal, is_journaled
 from captioner.record.replay import journal_replay
 from tests import nats_server as broker
-from tests.nats_server import NatsServer, make_certificates
+from tests.nats_server import make_certificates
 
 pytestmark = pytest.mark.integration
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from bench.nats_server import free_port
 from captioner.bus.connection import BusLink, BusOptions
 from captioner.bus.local import LocalBus
 from captioner.bus.publisher import PublisherState, RoomPublisher, same_caption
 from captioner.events import Caption, Status
-from tests.nats_server import free_port
 
 T0_NS = 1_746_075_600_000_000_000
 

@@ -14,13 +14,13 @@ import threading
 import numpy as np
 import pytest
 
+from bench.nats_server import NatsServer, free_port
 from captioner.bus.connection import BusLink, BusOptions
 from captioner.bus.edge import JetStreamBus
 from captioner.inputs.audio import decode_file
 from captioner.synth import silence, write_wav
 from tests import nats_server as broker
 from tests.conftest import REPO
-from tests.nats_server import NatsServer, free_port
 
 pytestmark = pytest.mark.integration
 nats_factory = broker.nats_factory

@@ -221,17 +221,20 @@ def cpu_pressure_us() -> float:
 
 
 def busy_fraction(before: dict[str, list[int]], after: dict[str, list[int]]
-                  ) -> tuple[float, float]:
-    """(busy, steal) share of all CPUs between two :func:`bench.viewers.cpu_times`."""
-    total = idle = steal = 0
+                  ) -> tuple[float, float, float]:
+    """(busy, interrupts, steal) shares of all CPUs between two
+    :func:`bench.viewers.cpu_times`; interrupts (irq + softirq) are mostly the loopback
+    network's work for this benchmark's sockets, which no process is charged for."""
+    total = idle = irq = steal = 0
     for name, end in after.items():
         delta = [b - a for a, b in zip(before.get(name, end), end, strict=False)]
         total += sum(delta[:8])
         idle += delta[3] + delta[4]
+        irq += delta[5] + delta[6]
         steal += delta[7] if len(delta) > 7 else 0
     if not total:
-        return float("nan"), float("nan")
-    return (total - idle) / total, steal / total
+        return math.nan, math.nan, math.nan
+    return (total - idle) / total, irq / total, steal / total
 
 
 def run_scenario(args: argparse.Namespace, scenario: Scenario) -> dict:
@@ -301,7 +304,7 @@ def run_scenario(args: argparse.Namespace, scenario: Scenario) -> dict:
                       for c in edge_conns][0]
         time.sleep(args.drain)  # the last captions reach the viewers
         wall = time.monotonic() - wall0
-        out["busy"], out["steal"] = busy_fraction(stat0, cpu_times())
+        out["busy"], out["irq"], out["steal"] = busy_fraction(stat0, cpu_times())
         out["cpus"] = len(stat0)
         out["pressure"] = (cpu_pressure_us() - pressure0) / 1e6 / wall
         if nats is not None and nats.process is not None:
@@ -377,7 +380,8 @@ def figures(args: argparse.Namespace, raw: dict) -> dict:
     # Cores: what this benchmark's processes used, and what else ran on the machine.
     ours = sum(edge_core) + sum(client_core) + raw.get("nats_cpu", 0.0) + (
         played["cpu_s"] / played["wall_s"] if "sent" in played else 0.0)
-    others = max(0.0, raw["busy"] * raw["cpus"] - ours)
+    irq = raw["irq"] * raw["cpus"]
+    others = max(0.0, raw["busy"] * raw["cpus"] - ours - irq)
     notes, reasons = [], []
     late99 = pct(loop_late, .99) if loop_late else 0.0
     # A fan-out holds the loop for its own CPU time; anything past that is waiting.
@@ -405,7 +409,8 @@ def figures(args: argparse.Namespace, raw: dict) -> dict:
         "arrival": arrival, "loop_late": loop_late, "fanout_cpu": fanout_cpu,
         "fanout_wall": fanout_wall,
         "client_core": client_core, "batched": batched, "opened": opened,
-        "reasons": reasons, "notes": notes, "ours": ours, "others": others, "raw": raw,
+        "reasons": reasons, "notes": notes, "ours": ours, "irq": irq, "others": others,
+        "raw": raw,
     }
 
 
@@ -462,8 +467,9 @@ def describe_run(args: argparse.Namespace, f: dict) -> str:
                  f"arrival; {100 * f['batched']:.1f}% of captions read with a later one")
     lines.append(f"  machine: all {raw['cpus']} CPUs {100 * raw['busy']:.0f}% busy"
                  + (f" ({100 * raw['steal']:.0f}% steal)" if raw["steal"] > 0.005 else "")
-                 + f": this benchmark {100 * f['ours']:.0f}% of a core, other work on the "
-                 f"machine {100 * f['others']:.0f}%"
+                 + f": this benchmark's processes {100 * f['ours']:.0f}% of a core, interrupts "
+                 f"(the loopback network) {100 * f['irq']:.0f}%, other work on the machine "
+                 f"{100 * f['others']:.0f}%"
                  + (f"; some task waited for a CPU {100 * raw['pressure']:.0f}% of the time"
                     if raw["pressure"] == raw["pressure"] else ""))
     lines += [f"  note: {note}" for note in f["notes"]]

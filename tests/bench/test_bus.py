@@ -59,12 +59,13 @@ def test_viewers_are_spread_over_rooms_edges_and_processes():
     assert abs(len(plans[0][0]) - len(plans[1][0])) <= 1
 
 
-def test_busy_fraction_counts_iowait_as_idle_and_reports_steal():
+def test_busy_fraction_counts_iowait_as_idle_and_reports_interrupts_and_steal():
     before = {"cpu0": [0] * 8, "cpu1": [0] * 8}
     # user nice system idle iowait irq softirq steal
-    after = {"cpu0": [50, 0, 10, 30, 10, 0, 0, 0], "cpu1": [20, 0, 0, 70, 0, 0, 0, 10]}
-    busy, steal = busy_fraction(before, after)
-    assert busy == pytest.approx(90 / 200) and steal == pytest.approx(10 / 200)
+    after = {"cpu0": [50, 0, 10, 30, 10, 0, 0, 0], "cpu1": [20, 0, 0, 60, 0, 5, 5, 10]}
+    busy, irq, steal = busy_fraction(before, after)
+    assert busy == pytest.approx(100 / 200) and steal == pytest.approx(10 / 200)
+    assert irq == pytest.approx(10 / 200)
 
 
 @pytest.mark.integration

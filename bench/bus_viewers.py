@@ -50,7 +50,10 @@ class RoomSwarm(Swarm):
         # Popped from the end: reversed, so that viewers connect in the order given.
         self._todo = {False: list(reversed(fast_targets)), True: list(reversed(slow_targets))}
         self.target_of: dict[_Viewer, Target] = {}
-        self._marks = {name: 0 for name in self.lat}
+        self._names = tuple(self.lat)
+        # Latencies by edge: Swarm._message appends to self.lat, pointed at the edge's.
+        self.lat_by_edge: dict[int, dict[str, array]] = {}
+        self._marks: dict[int, dict[str, int]] = {}
         self._marked = (0, 0)
 
     def _start(self, slow: bool) -> None:
@@ -73,16 +76,33 @@ class RoomSwarm(Swarm):
         self.epoll.register(sock.fileno(), select.EPOLLOUT)
         self.in_flight += 1
 
+    def _message(self, viewer: _Viewer, payload: bytes, t_app: float,
+                 t_kernel: float) -> None:
+        edge = self.target_of[viewer].edge
+        lat = self.lat_by_edge.get(edge)
+        if lat is None:
+            lat = self.lat_by_edge[edge] = {name: array("d") for name in self._names}
+        self.lat = lat
+        super()._message(viewer, payload, t_app, t_kernel)
+
     def mark(self) -> None:
         """Starts the measurement: latencies received before now are the warm-up's."""
-        self._marks = {name: len(values) for name, values in self.lat.items()}
+        self._marks = {edge: {name: len(values) for name, values in lat.items()}
+                       for edge, lat in self.lat_by_edge.items()}
         self._marked = (self.batched, self.captions)
 
+    def _measured(self, edge: int, name: str) -> array:
+        return self.lat_by_edge[edge][name][self._marks.get(edge, {}).get(name, 0):]
+
     def results(self) -> dict:
-        """:meth:`Swarm.results` over the measured part, with each fast viewer's room."""
+        """:meth:`Swarm.results` over the measured part, with each fast viewer's room and
+        the latencies by edge as well as together."""
         out = super().results()
-        out["lat"] = {name: values[self._marks[name]:].tobytes()
-                      for name, values in self.lat.items()}
+        edges = sorted(self.lat_by_edge)
+        out["lat_by_edge"] = {edge: {name: self._measured(edge, name).tobytes()
+                                     for name in self._names} for edge in edges}
+        out["lat"] = {name: b"".join(out["lat_by_edge"][edge][name] for edge in edges)
+                      for name in self._names}
         out["batched"] = self.batched - self._marked[0]
         out["captions"] = self.captions - self._marked[1]
         fast = [v for v in self.viewers.values() if not v.slow]  # Swarm.results' order

@@ -57,6 +57,9 @@ def test_viewers_are_spread_over_rooms_edges_and_processes():
         counts = sorted(sum(1 for t in fast if (t.edge, t.room) == (edge, r)) for r in range(3))
         assert counts == [6, 6, 7]
     assert abs(len(plans[0][0]) - len(plans[1][0])) <= 1
+    paired = plan_viewers(Scenario("bus", 3, 19, 2, slow_edges=1), 2, ports, 1)
+    assert {t.edge for t in paired[0][1]} == {0} and len(paired[0][1]) == 2
+    assert len(paired[0][0]) == 2 * 19
 
 
 def test_busy_fraction_counts_iowait_as_idle_and_reports_interrupts_and_steal():
@@ -71,18 +74,21 @@ def test_busy_fraction_counts_iowait_as_idle_and_reports_interrupts_and_steal():
 @pytest.mark.integration
 def test_a_tiny_run_prints_the_figures_of_both_modes(capsys):
     require_nats_server()
-    code = main(["--rooms", "1", "--edges", "1", "--viewers-per-edge", "8",
+    code = main(["--rooms", "1", "--edges", "2", "--viewers-per-edge", "8",
                  "--slow-share", "0.25", "--seconds", "1", "--warmup", "0.2",
                  "--drain", "0.5", "--client-procs", "1", "--connect-timeout", "30",
                  "--retries", "0"])
     out = capsys.readouterr().out
     assert code in (0, 1), out  # 2 would be an error; 1 a target missed on a busy machine
     assert "machine: " in out and "command: python -m bench.bus --rooms 1" in out
-    for run in ("== local, 1 room:", "== bus, 1 room:", "== bus, 1 room, no slow viewers:"):
+    for run in ("== local, 1 room:", "== bus, 1 room:",
+                "== bus, 1 room, slow viewers on edge 0 only:"):
         assert run in out
     assert out.count("    all       p50") == 3
-    assert "nats-server: CPU" in out and "edge 0: CPU" in out
-    assert "stored and acknowledged by the bus" in out
-    assert "| 1 | bus | 1 x 8 (2) |" in out and "| 1 | bus no slow viewers | 1 x 6 (0) |" in out
-    assert "fan-out of one caption" in out
-    assert "the bus adds" in out and "with 2 slow viewers per edge" in out
+    assert "edge 0's fast viewers (2 slow beside them)" in out
+    assert "edge 1's fast viewers (0 slow beside them)" in out
+    assert "nats-server: CPU" in out and "edge 1: CPU" in out
+    assert "stored and acknowledged by the bus" in out and "fan-out of one caption" in out
+    assert "| 1 | bus | 2 x 8 (2) |" in out
+    assert "| 1 | bus slow viewers on edge 0 only | 2 x 8 (2 on 1) |" in out
+    assert "the bus adds" in out and "on the edge(s) without, in the same run" in out

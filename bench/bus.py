@@ -472,9 +472,10 @@ def describe_run(args: argparse.Namespace, f: dict) -> str:
                  f"{_short(f['fanout_cpu'])}; wall {_short(f['fanout_wall'])}")
     lines.append(f"  edges' event loop late: {_dist(f['loop_late'])}")
     gc_ms = {g: sorted(ms for e in raw["edges"] for ms in e["gc_ms"][g]) for g in (0, 1, 2)}
+    full = [f"edge {i} {ms:.0f} ms" for i, e in enumerate(raw["edges"]) for ms in e["gc_ms"][2]]
     lines.append("  edges' garbage collections: " + ", ".join(
         f"generation {g} {len(ms)}x" + (f" (longest {ms[-1]:.1f} ms)" if ms else "")
-        for g, ms in gc_ms.items()))
+        for g, ms in gc_ms.items()) + (f"; the full ones: {', '.join(full)}" if full else ""))
     if "nats_cpu" in raw:
         lines.append(f"  nats-server: CPU {100 * raw['nats_cpu']:.0f}% of a core, RSS "
                      f"{raw['nats_rss'][0]:.0f} MiB (peak {raw['nats_rss'][1]:.0f}); rooms "

@@ -1,10 +1,12 @@
 """Viewers of many rooms on many edges, for the bus benchmark (:mod:`bench.bus`).
 
-The swarm of :mod:`bench.viewer_client` (raw sockets, one ``epoll``, kernel receive
-timestamps), with two things added: each viewer connects to the port of its own room on
-its own edge (a :class:`Target`), and the process takes a ``"measure"`` command after
-the warm-up, from which its latencies count. Everything else (the handshake, the frame
-parser, what a slow viewer does) is :class:`bench.viewer_client.Swarm`'s.
+Where the viewers go (:class:`Scenario`, :func:`plan_viewers`), and the process that
+holds them: the swarm of :mod:`bench.viewer_client` (raw sockets, one ``epoll``, kernel
+receive timestamps), with three things added: each viewer connects to the port of its
+own room on its own edge (a :class:`Target`), latencies are kept by edge, and the process
+takes a ``"measure"`` command after the warm-up, from which its latencies count.
+Everything else (the handshake, the frame parser, what a slow viewer does) is
+:class:`bench.viewer_client.Swarm`'s.
 """
 
 from __future__ import annotations
@@ -30,6 +32,54 @@ class Target:
     port: int
     room: int
     edge: int
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One run: ``mode`` (bus or local), ``rooms``, and per edge ``fast`` + ``slow``
+    viewers."""
+
+    mode: str
+    rooms: int
+    fast: int
+    slow: int
+    label: str = ""
+    #: How many edges (the first ones) get the slow viewers; None: every edge.
+    slow_edges: int | None = None
+
+    def slow_on(self, edge: int) -> int:
+        return self.slow if self.slow_edges is None or edge < self.slow_edges else 0
+
+    def viewers(self, edges: int) -> int:
+        return sum(self.fast + self.slow_on(edge) for edge in range(edges))
+
+    @property
+    def name(self) -> str:
+        return f"{self.mode}, {self.rooms} room{'s' * (self.rooms != 1)}" + (
+            f", {self.label}" if self.label else "")
+
+
+def split(total: int, parts: int, rotate: int = 0) -> list[int]:
+    """``total`` in ``parts`` as even as can be; the larger shares start at ``rotate``."""
+    shares = [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+    rotate %= parts
+    return shares[-rotate:] + shares[:-rotate] if rotate else shares
+
+
+def plan_viewers(scenario: Scenario, edges: int, ports: list[list[int]],
+                 procs: int) -> list[tuple[list[Target], list[Target]]]:
+    """Each viewer process's fast and slow targets: every edge's viewers spread evenly
+    over the rooms, and over the processes in turn."""
+    fast: list[Target] = []
+    slow: list[Target] = []
+    for edge in range(edges):
+        per_room = zip(split(scenario.fast, scenario.rooms, edge),
+                       split(scenario.slow_on(edge), scenario.rooms, edge), strict=True)
+        for room, (n_fast, n_slow) in enumerate(per_room):
+            target = Target(ports[edge][room], room, edge)
+            fast += [target] * n_fast
+            slow += [target] * n_slow
+    return [(fast[i::procs], slow[i::procs]) for i in range(procs)]
 
 
 class RoomSwarm(Swarm):

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.bus import Scenario, busy_fraction, main, plan_viewers, split
+from bench.bus import busy_fraction, main
 from bench.bus_nodes import PATTERN, make_caption, schedule
+from bench.bus_viewers import Scenario, plan_viewers, split
 from captioner.bus.codec import decode_published, encode_published
 from captioner.bus.messages import Published
 from tests.nats_server import require_nats_server

@@ -22,24 +22,28 @@ For each number of rooms in ``--rooms`` it runs the same viewers twice:
 one ``captioner run`` serves its views with, and an edge will hand each room's viewers
 to the same Broadcaster and websocket sender (only the handshake's routing differs).
 
-Then, at the largest number of rooms, ``bus`` once more with the same fast viewers and no
-slow ones, to see whether the slow viewers move the others' p99.
+Then, at the largest number of rooms, ``bus`` once more with the slow viewers on the first
+edge only: the fast viewers of the edges with and without slow ones see the same traffic
+at the same moment on the same machine, so that their p99s say whether the slow viewers
+move the others' (with one edge: a run without slow viewers).
 
 The traffic: per room, ``--commits`` committed and ``--partials`` partial captions a
 second on average (3 and 5 by default), at random (exponential) gaps, utterances
-alternating Russian and English, each caption with its timed words (on the bus, about
-0.5-0.8 kB a message; to the viewers about 0.3-0.4 kB). The same seed gives the same
-traffic in both modes. Each caption's ``emitted_ns`` is its scheduled wall-clock time.
+alternating Russian and English, each caption with its timed words (on the bus about
+0.35-0.65 kB a message, to a viewer 0.2-0.3 kB). The same seed gives the same traffic in
+both modes. Each caption's ``emitted_ns`` is its scheduled wall-clock time.
 
 Viewers: ``--client-procs`` processes of raw-socket viewers (:mod:`bench.bus_viewers`,
-the swarm of :mod:`bench.viewer_client`), below the edges' priority (``--client-nice``);
-each viewer watches one room on one edge, spread evenly. Slow viewers handshake and
-never read. Latency is from the caption's ``emitted_ns`` to the kernel's receive
-timestamp on a fast viewer's socket. Measurements start after ``--warmup`` seconds.
+the swarm of :mod:`bench.viewer_client`); each viewer watches one room on one edge,
+spread evenly. Slow viewers handshake and never read. Latency is from the caption's
+``emitted_ns`` to the kernel's receive timestamp on a fast viewer's socket.
+Measurements start after ``--warmup`` seconds. The figures are in
+:mod:`bench.bus_report`.
 
 This machine's limit is printed with each run: a run whose CPUs were saturated, whose
-viewer processes used up their core or read what had arrived late, is marked
-``SATURATED``, and its latencies measure the machine, not the bus.
+edges waited for a CPU, whose viewer processes used up their core or read what had
+arrived late, is marked ``SATURATED`` (its latencies measure the machine, not the bus)
+and run again up to ``--retries`` times.
 
 Every phase has a time limit; the benchmark stops by itself.
 """
@@ -55,8 +59,7 @@ import signal
 import sys
 import tempfile
 import time
-from array import array
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -65,72 +68,19 @@ from bench.bus_nodes import (
     EdgeSpec,
     RoomsSpec,
     edge_process,
-    make_caption,
     proc_cpu_s,
     proc_mem_mb,
     rooms_process,
 )
-from bench.bus_viewers import Target, lag_ms
+from bench.bus_report import describe_run, figures, message_sizes, summary
+from bench.bus_viewers import Scenario, plan_viewers
 from bench.bus_viewers import run as run_viewers
 from bench.machine import describe
 from bench.nats_server import NatsServer
 from bench.viewer_client import ClientPlan
 from bench.viewers import cpu_times, pct, raise_fd_limit
 
-#: What the issue asks of the bus.
-TARGET_MEDIAN_MS = 20.0
-TARGET_P99_MS = 100.0
-
-#: Past these the run measures the machine, not the bus.
-MACHINE_BUSY = 0.90
-CLIENT_CORE = 0.90
-READ_LAG_P99_MS = 50.0
-EDGE_LATE_P99_MS = 50.0
-#: An edge busier than this is at its own limit (a finding, not the machine's).
-EDGE_CORE = 0.80
-
-
 # -- one run -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """One run: ``mode`` (bus or local), ``rooms``, and per edge ``fast`` + ``slow``
-    viewers."""
-
-    mode: str
-    rooms: int
-    fast: int
-    slow: int
-    label: str = ""
-
-    @property
-    def name(self) -> str:
-        return f"{self.mode}, {self.rooms} room{'s' * (self.rooms != 1)}" + (
-            f", {self.label}" if self.label else "")
-
-
-def split(total: int, parts: int, rotate: int = 0) -> list[int]:
-    """``total`` in ``parts`` as even as can be; the larger shares start at ``rotate``."""
-    shares = [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
-    rotate %= parts
-    return shares[-rotate:] + shares[:-rotate] if rotate else shares
-
-
-def plan_viewers(scenario: Scenario, edges: int, ports: list[list[int]],
-                 procs: int) -> list[tuple[list[Target], list[Target]]]:
-    """Each viewer process's fast and slow targets: every edge's viewers spread evenly
-    over the rooms, and over the processes in turn."""
-    fast: list[Target] = []
-    slow: list[Target] = []
-    for edge in range(edges):
-        per_room = zip(split(scenario.fast, scenario.rooms, edge),
-                       split(scenario.slow, scenario.rooms, edge), strict=True)
-        for room, (n_fast, n_slow) in enumerate(per_room):
-            target = Target(ports[edge][room], room, edge)
-            fast += [target] * n_fast
-            slow += [target] * n_slow
-    return [(fast[i::procs], slow[i::procs]) for i in range(procs)]
 
 
 def _expect(conn: Connection, tag: str, timeout_s: float, who: str):
@@ -154,17 +104,20 @@ def cpu_pressure_us() -> float:
 
 
 def busy_fraction(before: dict[str, list[int]], after: dict[str, list[int]]
-                  ) -> tuple[float, float]:
-    """(busy, steal) share of all CPUs between two :func:`bench.viewers.cpu_times`."""
-    total = idle = steal = 0
+                  ) -> tuple[float, float, float]:
+    """(busy, interrupts, steal) shares of all CPUs between two
+    :func:`bench.viewers.cpu_times`; interrupts (irq + softirq) are mostly the loopback
+    network's work for this benchmark's sockets, which no process is charged for."""
+    total = idle = irq = steal = 0
     for name, end in after.items():
         delta = [b - a for a, b in zip(before.get(name, end), end, strict=False)]
         total += sum(delta[:8])
         idle += delta[3] + delta[4]
+        irq += delta[5] + delta[6]
         steal += delta[7] if len(delta) > 7 else 0
     if not total:
-        return float("nan"), float("nan")
-    return (total - idle) / total, steal / total
+        return math.nan, math.nan, math.nan
+    return (total - idle) / total, irq / total, steal / total
 
 
 def run_scenario(args: argparse.Namespace, scenario: Scenario) -> dict:
@@ -234,7 +187,7 @@ def run_scenario(args: argparse.Namespace, scenario: Scenario) -> dict:
                       for c in edge_conns][0]
         time.sleep(args.drain)  # the last captions reach the viewers
         wall = time.monotonic() - wall0
-        out["busy"], out["steal"] = busy_fraction(stat0, cpu_times())
+        out["busy"], out["irq"], out["steal"] = busy_fraction(stat0, cpu_times())
         out["cpus"] = len(stat0)
         out["pressure"] = (cpu_pressure_us() - pressure0) / 1e6 / wall
         if nats is not None and nats.process is not None:
@@ -266,227 +219,6 @@ def run_scenario(args: argparse.Namespace, scenario: Scenario) -> dict:
         if nats is not None:
             nats.stop()
         shutil.rmtree(store, ignore_errors=True)
-
-
-# -- figures -----------------------------------------------------------------------------------
-
-
-def _values(clients: list[dict], *names: str) -> list[float]:
-    out = array("d")
-    for client in clients:
-        for name in names:
-            values = array("d")
-            values.frombytes(client["lat"][name])
-            out.extend(v * 1000 for v in values if v == v)
-    return sorted(out)
-
-
-def _dist(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    return (f"p50 {pct(values, .5):7.1f}  p99 {pct(values, .99):7.1f}  "
-            f"max {values[-1]:7.1f}  (n={len(values)})")
-
-
-def figures(args: argparse.Namespace, raw: dict) -> dict:
-    """The run's figures, and whether this machine could measure it."""
-    sc: Scenario = raw["scenario"]
-    clients, edges, played = raw["clients"], raw["edges"], raw["played"]
-    lat = _values(clients, "kernel_committed", "kernel_partial")
-    committed = _values(clients, "kernel_committed")
-    partial = _values(clients, "kernel_partial")
-    fast = [(edge, room, c[0], c[2]) for client in clients
-            for (edge, room), c in zip(client["fast_targets"], client["fast"], strict=True)]
-    complete = sum(1 for _e, room, got, gaps in fast
-                   if got == played["committed"][room] and not gaps)
-    lag = sorted(lag_ms(clients))
-    arrival, loop_late, fanout_cpu, fanout_wall = (
-        sorted(v for edge in edges for v in _ms(edge[name]))
-        for name in ("arrival_ms", "loop_late_ms", "fanout_cpu_ms", "fanout_wall_ms"))
-    client_core = [c["cpu_s"] / c["wall_s"] for c in clients]
-    batched = sum(c["batched"] for c in clients) / max(1, sum(c["captions"] for c in clients))
-    opened = sum(r["opened"] for r in raw["ready"])
-    edge_core = [e["cpu_s"] / e["wall_s"] for e in edges]
-    # Cores: what this benchmark's processes used, and what else ran on the machine.
-    ours = sum(edge_core) + sum(client_core) + raw.get("nats_cpu", 0.0) + (
-        played["cpu_s"] / played["wall_s"] if "sent" in played else 0.0)
-    others = max(0.0, raw["busy"] * raw["cpus"] - ours)
-    notes, reasons = [], []
-    late99 = pct(loop_late, .99) if loop_late else 0.0
-    # A fan-out holds the loop for its own CPU time; anything past that is waiting.
-    own99 = pct(fanout_cpu, .99) if fanout_cpu else 0.0
-    if late99 > EDGE_LATE_P99_MS + own99:
-        if max(edge_core) >= EDGE_CORE:
-            notes.append(f"an edge used {100 * max(edge_core):.0f}% of a core and its event "
-                         f"loop woke up {late99:.0f} ms late (p99): the edge's own limit")
-        else:
-            reasons.append(f"the edges' event loops woke up {late99:.0f} ms late (p99) while "
-                           f"using at most {100 * max(edge_core):.0f}% of a core: they waited "
-                           "for a CPU")
-    if raw["busy"] >= MACHINE_BUSY:
-        reasons.append(f"the machine's CPUs were {100 * raw['busy']:.0f}% busy")
-    if max(client_core) >= CLIENT_CORE:
-        reasons.append(f"a viewer process used {100 * max(client_core):.0f}% of a core")
-    if lag and pct(lag, .99) > READ_LAG_P99_MS:
-        reasons.append(f"viewer processes read captions {pct(lag, .99):.0f} ms after they "
-                       "arrived (p99)")
-    if opened < args.edges * (sc.fast + sc.slow):
-        reasons.append(f"only {opened}/{args.edges * (sc.fast + sc.slow)} viewers connected")
-    return {
-        "scenario": sc, "lat": lat, "committed": committed, "partial": partial,
-        "complete": complete, "fast_viewers": len(fast), "lag": lag,
-        "arrival": arrival, "loop_late": loop_late, "fanout_cpu": fanout_cpu,
-        "fanout_wall": fanout_wall,
-        "client_core": client_core, "batched": batched, "opened": opened,
-        "reasons": reasons, "notes": notes, "ours": ours, "others": others, "raw": raw,
-    }
-
-
-def describe_run(args: argparse.Namespace, f: dict) -> str:
-    sc: Scenario = f["scenario"]
-    raw = f["raw"]
-    played = raw["played"]
-    lines = [f"== {sc.name}: {args.edges} edge(s) x {sc.fast + sc.slow} viewers "
-             f"({sc.fast} fast, {sc.slow} slow), {args.seconds:g} s measured"
-             + (f" (attempt {f['attempt']})" if f.get("attempt", 1) > 1 else "")]
-    lines.append(f"  published: {sum(played['committed'])} committed + "
-                 f"{sum(played['partials'])} partial captions in all rooms "
-                 f"({args.warmup:g} s of warm-up included); "
-                 f"room publish timer late p99 {pct(sorted(_ms(played['late_ms'])), .99):.1f} ms"
-                 + (f"; over the bus: {played['sent']} sent, {played['dropped']} dropped, "
-                    f"{'all acknowledged' if played['acked'] else 'NOT all acknowledged'}"
-                    if "sent" in played else ""))
-    ready = raw["ready"]
-    lines.append(f"  viewers: {f['opened']}/{args.edges * (sc.fast + sc.slow)} connected in "
-                 f"{max(r['connect_s'] for r in ready):.1f} s; fast viewers with every "
-                 f"committed caption of their room, in order: {f['complete']}/"
-                 f"{f['fast_viewers']}")
-    lines.append("  latency room publish -> viewer's socket (kernel timestamp), ms:")
-    lines.append(f"    committed {_dist(f['committed'])}")
-    lines.append(f"    partial   {_dist(f['partial'])}")
-    lines.append(f"    all       {_dist(f['lat'])}")
-    if "acked_ms" in played:
-        lines.append("  room publish -> stored and acknowledged by the bus (committed), ms: "
-                     + _dist(sorted(_ms(played["acked_ms"]))))
-    lines.append(f"  room publish -> edge subscriber, ms: {_dist(f['arrival'])}")
-    for i, (edge, idle) in enumerate(zip(raw["edges"], raw["rss_idle"], strict=True)):
-        cut = edge["viewers_at_start"] - edge["viewers_at_end"]
-        lines.append(
-            f"  edge {i}: CPU {100 * edge['cpu_s'] / edge['wall_s']:.0f}% of a core; RSS "
-            f"{idle:.0f} MiB before viewers, {edge['rss']:.0f} MiB at the end, peak "
-            f"{edge['rss_peak']:.0f} MiB; viewers {edge['viewers_at_start']} -> "
-            f"{edge['viewers_at_end']} (cut off as too slow: {edge['dropped']} by their queue, "
-            f"{max(0, cut - edge['dropped'])} otherwise)")
-    lines.append(f"  edges' fan-out of one caption to its room's viewers, ms: CPU "
-                 f"{_short(f['fanout_cpu'])}; wall {_short(f['fanout_wall'])}")
-    lines.append(f"  edges' event loop late: {_dist(f['loop_late'])}")
-    gc_ms = {g: sorted(ms for e in raw["edges"] for ms in e["gc_ms"][g]) for g in (0, 1, 2)}
-    lines.append("  edges' garbage collections: " + ", ".join(
-        f"generation {g} {len(ms)}x" + (f" (longest {ms[-1]:.1f} ms)" if ms else "")
-        for g, ms in gc_ms.items()))
-    if "nats_cpu" in raw:
-        lines.append(f"  nats-server: CPU {100 * raw['nats_cpu']:.0f}% of a core, RSS "
-                     f"{raw['nats_rss'][0]:.0f} MiB (peak {raw['nats_rss'][1]:.0f}); rooms "
-                     f"process CPU {100 * played['cpu_s'] / played['wall_s']:.0f}% of a core")
-    lines.append("  viewer processes: CPU "
-                 + ", ".join(f"{100 * c:.0f}%" for c in f["client_core"])
-                 + f" of a core (nice {args.client_nice}); read "
-                 f"{pct(f['lag'], .5):.1f} / {pct(f['lag'], .99):.1f} ms (p50/p99) after "
-                 f"arrival; {100 * f['batched']:.1f}% of captions read with a later one")
-    lines.append(f"  machine: all {raw['cpus']} CPUs {100 * raw['busy']:.0f}% busy"
-                 + (f" ({100 * raw['steal']:.0f}% steal)" if raw["steal"] > 0.005 else "")
-                 + f": this benchmark {100 * f['ours']:.0f}% of a core, other work on the "
-                 f"machine {100 * f['others']:.0f}%"
-                 + (f"; some task waited for a CPU {100 * raw['pressure']:.0f}% of the time"
-                    if raw["pressure"] == raw["pressure"] else ""))
-    lines += [f"  note: {note}" for note in f["notes"]]
-    lines.append("  " + ("SATURATED: " + "; ".join(f["reasons"])
-                         + ": these latencies measure the machine, not the bus"
-                         if f["reasons"] else "not saturated"))
-    return "\n".join(lines)
-
-
-def _short(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    return f"p50 {pct(values, .5):.2f} p99 {pct(values, .99):.2f} max {values[-1]:.2f}"
-
-
-def _ms(raw: bytes) -> array:
-    values = array("d")
-    values.frombytes(raw)
-    return values
-
-
-def message_sizes() -> tuple[tuple[int, int], tuple[int, int]]:
-    """(min, max) bytes of a bus message and of a viewer's message, over one cycle."""
-    from captioner.bus.codec import encode_published
-    from captioner.bus.messages import Published
-    from captioner.delivery.broadcast import dumps
-    from captioner.delivery.wire import caption_to_dict
-
-    captions = [make_caption(i, time.time_ns()) for i in range(16)]
-    bus = [len(encode_published(Published("room-00", c))) for c in captions]
-    wire = [len(dumps(caption_to_dict(c))) for c in captions]
-    return (min(bus), max(bus)), (min(wire), max(wire))
-
-
-def summary(args: argparse.Namespace, results: list[dict]) -> tuple[str, bool]:
-    """The table of every run, the bus's cost at each number of rooms, and the targets."""
-    lines = ["| rooms | mode | viewers (slow) | p50 ms | p99 ms | bus adds p50 / p99 ms | "
-             "edge CPU % | edge RSS MiB | nats CPU % | machine busy % | saturated | attempt |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    by_key = {(f["scenario"].mode, f["scenario"].rooms, f["scenario"].label): f
-              for f in results}
-    met = True
-    checks = []
-    for f in results:
-        sc, raw = f["scenario"], f["raw"]
-        adds = ""
-        local = by_key.get(("local", sc.rooms, ""))
-        if sc.mode == "bus" and not sc.label and local is not None:
-            d50 = pct(f["lat"], .5) - pct(local["lat"], .5)
-            d99 = pct(f["lat"], .99) - pct(local["lat"], .99)
-            adds = f"{d50:+.1f} / {d99:+.1f}"
-            valid = not f["reasons"] and not local["reasons"]
-            ok = d50 <= TARGET_MEDIAN_MS and d99 <= TARGET_P99_MS
-            met &= ok or not valid
-            checks.append(f"{sc.rooms} room(s): the bus adds {d50:+.1f} ms at the median "
-                          f"(target <= {TARGET_MEDIAN_MS:g}) and {d99:+.1f} ms at p99 "
-                          f"(target <= {TARGET_P99_MS:g}): "
-                          + ("met" if ok else "NOT met") + ("" if valid else
-                                                            " (saturated: not a measurement)"))
-        cpu = "/".join(f"{100 * e['cpu_s'] / e['wall_s']:.0f}" for e in raw["edges"])
-        rss = "/".join(f"{e['rss_peak']:.0f}" for e in raw["edges"])
-        nats = f"{100 * raw['nats_cpu']:.0f}" if "nats_cpu" in raw else "-"
-        lines.append(
-            f"| {sc.rooms} | {sc.mode}{' ' + sc.label if sc.label else ''} | "
-            f"{args.edges} x {sc.fast + sc.slow} ({sc.slow}) | {pct(f['lat'], .5):.1f} | "
-            f"{pct(f['lat'], .99):.1f} | {adds or '-'} | {cpu} | {rss} | {nats} | "
-            f"{100 * raw['busy']:.0f} | {'yes' if f['reasons'] else 'no'} | "
-            f"{f.get('attempt', 1)} |")
-    control = next((f for f in results if f["scenario"].label), None)
-    if control is not None:
-        sc = control["scenario"]
-        with_slow = by_key.get(("bus", sc.rooms, ""))
-        if with_slow is not None:
-            moved = pct(with_slow["lat"], .99) - pct(control["lat"], .99)
-            ok = moved <= args.slow_tolerance_ms
-            valid = not control["reasons"] and not with_slow["reasons"]
-            met &= ok or not valid
-            checks.append(f"{sc.rooms} room(s) on the bus: the fast viewers' p99 is "
-                          f"{pct(with_slow['lat'], .99):.1f} ms with "
-                          f"{with_slow['scenario'].slow} slow viewers per edge and "
-                          f"{pct(control['lat'], .99):.1f} ms without ({moved:+.1f} ms; "
-                          f"'does not move' read as at most +{args.slow_tolerance_ms:g} ms): "
-                          + ("met" if ok else "NOT met")
-                          + ("" if valid else " (saturated: not a measurement)"))
-    valid_all = not any(f["reasons"] for f in results)
-    lines += ["", "targets:"] + [f"  {c}" for c in checks]
-    if not valid_all:
-        lines.append("  some runs were SATURATED (see above): their figures are this "
-                     "machine's limit, not the bus's")
-    return "\n".join(lines), met
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -525,13 +257,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--modes", default="local,bus",
                    help="which runs: local (the room's own server), bus, or both")
     p.add_argument("--no-slow-control", dest="slow_control", action="store_false",
-                   help="skip the run without slow viewers")
+                   help="skip the run with slow viewers on the first edge only")
     p.add_argument("--slow-tolerance-ms", type=float, default=10.0,
                    help="how far the slow viewers may move the others' p99 and still "
                         "count as not moving it")
     p.add_argument("--client-procs", type=int, default=2, help="viewer processes")
     p.add_argument("--client-nice", type=int, default=0,
-                   help="niceness of the viewer processes (0: the edges' own)")
+                   help="niceness of the viewer processes (0: the edges' own; niced, they "
+                        "read late beside other work, and a late read of several captions "
+                        "stamps them all with the last one's arrival)")
     p.add_argument("--client-queue", type=int, default=256,
                    help="the Broadcaster's per-viewer queue")
     p.add_argument("--server-sndbuf", type=int, default=16384,
@@ -555,7 +289,11 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
     out = [Scenario(mode, rooms, fast, slow)
            for rooms in args.rooms for mode in ("local", "bus") if mode in modes]
     if args.slow_control and slow and "bus" in modes:
-        out.append(Scenario("bus", args.rooms[-1], fast, 0, label="no slow viewers"))
+        if args.edges > 1:
+            out.append(Scenario("bus", args.rooms[-1], fast, slow, slow_edges=1,
+                                label="slow viewers on edge 0 only"))
+        else:
+            out.append(Scenario("bus", args.rooms[-1], fast, 0, label="no slow viewers"))
     return out
 
 

@@ -1,10 +1,12 @@
 """Viewers of many rooms on many edges, for the bus benchmark (:mod:`bench.bus`).
 
-The swarm of :mod:`bench.viewer_client` (raw sockets, one ``epoll``, kernel receive
-timestamps), with two things added: each viewer connects to the port of its own room on
-its own edge (a :class:`Target`), and the process takes a ``"measure"`` command after
-the warm-up, from which its latencies count. Everything else (the handshake, the frame
-parser, what a slow viewer does) is :class:`bench.viewer_client.Swarm`'s.
+Where the viewers go (:class:`Scenario`, :func:`plan_viewers`), and the process that
+holds them: the swarm of :mod:`bench.viewer_client` (raw sockets, one ``epoll``, kernel
+receive timestamps), with three things added: each viewer connects to the port of its
+own room on its own edge (a :class:`Target`), latencies are kept by edge, and the process
+takes a ``"measure"`` command after the warm-up, from which its latencies count.
+Everything else (the handshake, the frame parser, what a slow viewer does) is
+:class:`bench.viewer_client.Swarm`'s.
 """
 
 from __future__ import annotations
@@ -32,6 +34,54 @@ class Target:
     edge: int
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """One run: ``mode`` (bus or local), ``rooms``, and per edge ``fast`` + ``slow``
+    viewers."""
+
+    mode: str
+    rooms: int
+    fast: int
+    slow: int
+    label: str = ""
+    #: How many edges (the first ones) get the slow viewers; None: every edge.
+    slow_edges: int | None = None
+
+    def slow_on(self, edge: int) -> int:
+        return self.slow if self.slow_edges is None or edge < self.slow_edges else 0
+
+    def viewers(self, edges: int) -> int:
+        return sum(self.fast + self.slow_on(edge) for edge in range(edges))
+
+    @property
+    def name(self) -> str:
+        return f"{self.mode}, {self.rooms} room{'s' * (self.rooms != 1)}" + (
+            f", {self.label}" if self.label else "")
+
+
+def split(total: int, parts: int, rotate: int = 0) -> list[int]:
+    """``total`` in ``parts`` as even as can be; the larger shares start at ``rotate``."""
+    shares = [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+    rotate %= parts
+    return shares[-rotate:] + shares[:-rotate] if rotate else shares
+
+
+def plan_viewers(scenario: Scenario, edges: int, ports: list[list[int]],
+                 procs: int) -> list[tuple[list[Target], list[Target]]]:
+    """Each viewer process's fast and slow targets: every edge's viewers spread evenly
+    over the rooms, and over the processes in turn."""
+    fast: list[Target] = []
+    slow: list[Target] = []
+    for edge in range(edges):
+        per_room = zip(split(scenario.fast, scenario.rooms, edge),
+                       split(scenario.slow_on(edge), scenario.rooms, edge), strict=True)
+        for room, (n_fast, n_slow) in enumerate(per_room):
+            target = Target(ports[edge][room], room, edge)
+            fast += [target] * n_fast
+            slow += [target] * n_slow
+    return [(fast[i::procs], slow[i::procs]) for i in range(procs)]
+
+
 class RoomSwarm(Swarm):
     """A :class:`Swarm` whose viewers each watch their own room on their own edge.
 
@@ -50,7 +100,10 @@ class RoomSwarm(Swarm):
         # Popped from the end: reversed, so that viewers connect in the order given.
         self._todo = {False: list(reversed(fast_targets)), True: list(reversed(slow_targets))}
         self.target_of: dict[_Viewer, Target] = {}
-        self._marks = {name: 0 for name in self.lat}
+        self._names = tuple(self.lat)
+        # Latencies by edge: Swarm._message appends to self.lat, pointed at the edge's.
+        self.lat_by_edge: dict[int, dict[str, array]] = {}
+        self._marks: dict[int, dict[str, int]] = {}
         self._marked = (0, 0)
 
     def _start(self, slow: bool) -> None:
@@ -73,16 +126,33 @@ class RoomSwarm(Swarm):
         self.epoll.register(sock.fileno(), select.EPOLLOUT)
         self.in_flight += 1
 
+    def _message(self, viewer: _Viewer, payload: bytes, t_app: float,
+                 t_kernel: float) -> None:
+        edge = self.target_of[viewer].edge
+        lat = self.lat_by_edge.get(edge)
+        if lat is None:
+            lat = self.lat_by_edge[edge] = {name: array("d") for name in self._names}
+        self.lat = lat
+        super()._message(viewer, payload, t_app, t_kernel)
+
     def mark(self) -> None:
         """Starts the measurement: latencies received before now are the warm-up's."""
-        self._marks = {name: len(values) for name, values in self.lat.items()}
+        self._marks = {edge: {name: len(values) for name, values in lat.items()}
+                       for edge, lat in self.lat_by_edge.items()}
         self._marked = (self.batched, self.captions)
 
+    def _measured(self, edge: int, name: str) -> array:
+        return self.lat_by_edge[edge][name][self._marks.get(edge, {}).get(name, 0):]
+
     def results(self) -> dict:
-        """:meth:`Swarm.results` over the measured part, with each fast viewer's room."""
+        """:meth:`Swarm.results` over the measured part, with each fast viewer's room and
+        the latencies by edge as well as together."""
         out = super().results()
-        out["lat"] = {name: values[self._marks[name]:].tobytes()
-                      for name, values in self.lat.items()}
+        edges = sorted(self.lat_by_edge)
+        out["lat_by_edge"] = {edge: {name: self._measured(edge, name).tobytes()
+                                     for name in self._names} for edge in edges}
+        out["lat"] = {name: b"".join(out["lat_by_edge"][edge][name] for edge in edges)
+                      for name in self._names}
         out["batched"] = self.batched - self._marked[0]
         out["captions"] = self.captions - self._marked[1]
         fast = [v for v in self.viewers.values() if not v.slow]  # Swarm.results' order

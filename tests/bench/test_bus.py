@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.bus import Scenario, busy_fraction, main, plan_viewers, split
+from bench.bus import busy_fraction, main
 from bench.bus_nodes import PATTERN, make_caption, schedule
+from bench.bus_viewers import Scenario, plan_viewers, split
 from captioner.bus.codec import decode_published, encode_published
 from captioner.bus.messages import Published
 from tests.nats_server import require_nats_server
@@ -57,31 +58,38 @@ def test_viewers_are_spread_over_rooms_edges_and_processes():
         counts = sorted(sum(1 for t in fast if (t.edge, t.room) == (edge, r)) for r in range(3))
         assert counts == [6, 6, 7]
     assert abs(len(plans[0][0]) - len(plans[1][0])) <= 1
+    paired = plan_viewers(Scenario("bus", 3, 19, 2, slow_edges=1), 2, ports, 1)
+    assert {t.edge for t in paired[0][1]} == {0} and len(paired[0][1]) == 2
+    assert len(paired[0][0]) == 2 * 19
 
 
-def test_busy_fraction_counts_iowait_as_idle_and_reports_steal():
+def test_busy_fraction_counts_iowait_as_idle_and_reports_interrupts_and_steal():
     before = {"cpu0": [0] * 8, "cpu1": [0] * 8}
     # user nice system idle iowait irq softirq steal
-    after = {"cpu0": [50, 0, 10, 30, 10, 0, 0, 0], "cpu1": [20, 0, 0, 70, 0, 0, 0, 10]}
-    busy, steal = busy_fraction(before, after)
-    assert busy == pytest.approx(90 / 200) and steal == pytest.approx(10 / 200)
+    after = {"cpu0": [50, 0, 10, 30, 10, 0, 0, 0], "cpu1": [20, 0, 0, 60, 0, 5, 5, 10]}
+    busy, irq, steal = busy_fraction(before, after)
+    assert busy == pytest.approx(100 / 200) and steal == pytest.approx(10 / 200)
+    assert irq == pytest.approx(10 / 200)
 
 
 @pytest.mark.integration
 def test_a_tiny_run_prints_the_figures_of_both_modes(capsys):
     require_nats_server()
-    code = main(["--rooms", "1", "--edges", "1", "--viewers-per-edge", "8",
+    code = main(["--rooms", "1", "--edges", "2", "--viewers-per-edge", "8",
                  "--slow-share", "0.25", "--seconds", "1", "--warmup", "0.2",
                  "--drain", "0.5", "--client-procs", "1", "--connect-timeout", "30",
                  "--retries", "0"])
     out = capsys.readouterr().out
     assert code in (0, 1), out  # 2 would be an error; 1 a target missed on a busy machine
     assert "machine: " in out and "command: python -m bench.bus --rooms 1" in out
-    for run in ("== local, 1 room:", "== bus, 1 room:", "== bus, 1 room, no slow viewers:"):
+    for run in ("== local, 1 room:", "== bus, 1 room:",
+                "== bus, 1 room, slow viewers on edge 0 only:"):
         assert run in out
     assert out.count("    all       p50") == 3
-    assert "nats-server: CPU" in out and "edge 0: CPU" in out
-    assert "stored and acknowledged by the bus" in out
-    assert "| 1 | bus | 1 x 8 (2) |" in out and "| 1 | bus no slow viewers | 1 x 6 (0) |" in out
-    assert "fan-out of one caption" in out
-    assert "the bus adds" in out and "with 2 slow viewers per edge" in out
+    assert "edge 0's fast viewers (2 slow beside them)" in out
+    assert "edge 1's fast viewers (0 slow beside them)" in out
+    assert "nats-server: CPU" in out and "edge 1: CPU" in out
+    assert "stored and acknowledged by the bus" in out and "fan-out of one caption" in out
+    assert "| 1 | bus | 2 x 8 (2) |" in out
+    assert "| 1 | bus slow viewers on edge 0 only | 2 x 8 (2 on 1) |" in out
+    assert "the bus adds" in out and "on the edge(s) without, in the same run" in out

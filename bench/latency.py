@@ -36,7 +36,7 @@ from captioner.bus.local import LocalBus
 from captioner.events import SAMPLE_RATE, Caption, Status
 from captioner.inputs.audio import decode_file
 from captioner.inputs.sources import FileSource
-from captioner.recognition.live import LiveParams
+from captioner.recognition.schedule import LiveParams
 from captioner.recognition.streaming import StreamingParams
 from captioner.room.room import Room
 from captioner.synth import write_wav
@@ -158,19 +158,25 @@ def offline_transcript(engine, audio: np.ndarray) -> tuple[str, str]:
     return " ".join(s.text for s in segs), lang
 
 
-def build_bilingual(clips, minutes: float, folder: Path) -> Path:
-    """Alternates Russian and English clips (1 s pauses) up to ``minutes`` long."""
+def build_bilingual(clips, minutes: float, folder: Path) -> tuple[Path, list]:
+    """Alternates Russian and English clips (1 s pauses) up to ``minutes`` long.
+
+    Returns the session's WAV and, per clip played, ``(clip, start_s, end_s, samples)``
+    (``bench.switches --bilingual-minutes`` scores each one).
+    """
     ru = [c for c in clips if c.lang == "ru"]
     en = [c for c in clips if c.lang == "en"]
-    parts, total, i = [], 0.0, 0
+    parts, placed, total, i = [], [], 0.0, 0
     pause = np.zeros(SAMPLE_RATE, dtype=np.float32)
     while total < minutes * 60 and ru and en:
         clip = (ru if i % 2 == 0 else en)[(i // 2) % len(ru if i % 2 == 0 else en)]
         audio = decode_file(clip.path)
+        placed.append((clip, total, total + len(audio) / SAMPLE_RATE, audio))
         parts += [audio, pause]
         total += len(audio) / SAMPLE_RATE + 1.0
         i += 1
-    return write_wav(folder / f"bilingual_{minutes:g}min.wav", np.concatenate(parts))
+    path = write_wav(folder / f"bilingual_{minutes:g}min.wav", np.concatenate(parts))
+    return path, placed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         (c.path.name, c.path, c.lang, c.reference) for c in clips]
     tmp = tempfile.TemporaryDirectory()
     if args.bilingual_minutes:
-        path = build_bilingual(clips, args.bilingual_minutes, Path(tmp.name))
+        path, _ = build_bilingual(clips, args.bilingual_minutes, Path(tmp.name))
         runs.append((path.name, path, None, None))
     all_p, all_f = [], []
     # Per clip with a reference: (kind, reference units, streaming rate, offline rate).

@@ -14,7 +14,7 @@ other words than the first variant after the guards (``--diff`` writes them out)
 
 A variant is a JSON object of faster-whisper ``transcribe`` options, plus
 ``one_window`` (true/false) and ``window_s`` (encoder window, seconds) as in
-``captioner.recognition.live.LiveParams``.
+``captioner.recognition.schedule.LiveParams``.
 """
 
 from __future__ import annotations

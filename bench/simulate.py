@@ -38,7 +38,8 @@ from bench.latency import error_summary, offline_transcript, summary, tuned, wor
 from captioner.events import SAMPLE_RATE, AudioChunk, Caption, Status
 from captioner.inputs.audio import decode_file
 from captioner.inputs.sources import BLOCK_S
-from captioner.recognition.live import InputWorker, LiveParams
+from captioner.recognition.live import InputWorker
+from captioner.recognition.schedule import LiveParams
 from captioner.recognition.streaming import StreamingParams
 
 
@@ -47,7 +48,10 @@ class CostModel:
     """Modelled seconds of one Whisper pass: ``base_s`` plus ``per_audio_s`` for each
     second of audio decoded (``final_base_s`` and ``final_per_audio_s`` for the final
     pass of an utterance, which encodes a 15 s window); identifying the language adds
-    ``language_s`` (the encoder's output is reused for decoding).
+    ``language_s`` (the encoder's output is reused for decoding). A pass decoded in both
+    languages (the language duel) pays ``decoder_share`` of the pass again for the
+    second decoding: its encoder output is reused, and the encoder is about a third of
+    a short live pass (``captioner.recognition.asr``).
 
     The defaults are fitted to 356 passes measured on the 2-core benchmark host with
     Whisper base int8 (bench/RESULTS.md); each run prints the fit for its own host.
@@ -58,11 +62,14 @@ class CostModel:
     final_base_s: float = 0.40
     final_per_audio_s: float = 0.08
     language_s: float = 0.02
+    decoder_share: float = 0.67
 
-    def seconds(self, audio_s: float, final: bool, identify: bool) -> float:
+    def seconds(self, audio_s: float, final: bool, identify: bool, decodes: int = 1) -> float:
         base, per_s = ((self.final_base_s, self.final_per_audio_s) if final
                        else (self.base_s, self.per_audio_s))
-        return base + per_s * audio_s + (self.language_s if identify else 0.0)
+        one = base + per_s * audio_s
+        return (one * (1 + self.decoder_share * (decodes - 1))
+                + (self.language_s if identify else 0.0))
 
 
 @dataclass
@@ -105,7 +112,9 @@ class SimExecutor(Executor):
             call = inspect.signature(fn).bind(*args, **kwargs).arguments
             audio_s = len(call["audio"]) / SAMPLE_RATE
             final = bool(call.get("final", False))
-            modelled = self.cost.seconds(audio_s, final, identify=call["lang"] is None)
+            result = future.result() if future.exception() is None else None
+            modelled = self.cost.seconds(audio_s, final, identify=call["lang"] is None,
+                                         decodes=getattr(result, "decodes", 1))
             self.passes.append(PassTime(audio_s, final, measured, modelled))
             self.clock.now_s += modelled
         return future

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = load_bench_engine(args.model, f"{args.minutes:g} min at {args.speed}x")
     with tempfile.TemporaryDirectory() as tmp:
-        path = build_bilingual(find_clips(args.paths), args.minutes, Path(tmp))
+        path, _ = build_bilingual(find_clips(args.paths), args.minutes, Path(tmp))
         events: list = []
         # (wall s since start, RSS MB, Whisper seconds so far, passes so far)
         samples: list[tuple[float, float, float, int]] = []

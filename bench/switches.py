@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import error_rate, find_clips, load_bench_engine, reference_units
-from bench.latency import pct, run_clip, tuned, word_latencies
+from bench.latency import build_bilingual, pct, run_clip, tuned, word_latencies
 from captioner.events import SAMPLE_RATE, Caption, Word
 from captioner.inputs.audio import decode_file
 from captioner.synth import speak, write_wav
@@ -77,6 +77,7 @@ class Scored:
     live_lang: str | None = None
     whole_text: str = ""
     alone_text: str = ""
+    reference: str = ""  # the clip's, else its offline transcript alone (see score)
     live_err: float = 1.0
     whole_err: float = 1.0
     alone_err: float = 1.0
@@ -137,14 +138,37 @@ def build_session(clips: Sequence, count: int, seed: int, folder: Path,
     return path, utterances, alone
 
 
+# Whisper stretches the first word after a silence back towards the window's start
+# (by up to a second in the live passes: "Neural" at 3.88-5.06 s for a clip starting at
+# 4.83 s); a word's end is where it was heard.
+WORD_ANCHOR_S = 0.3
+
+
+def bilingual_session(clips: Sequence, minutes: float, folder: Path
+                      ) -> tuple[Path, list[Utterance], list[np.ndarray]]:
+    """``bench.latency --bilingual-minutes``'s session (every clip, with or without a
+    reference, at its own level, Russian and English in turn with 1 s pauses), with
+    each clip's place, as :func:`build_session` returns it."""
+    path, placed = build_bilingual(clips, minutes, folder)
+    utterances = [Utterance(clip.path.name, clip.lang, clip.reference or "", start_s, end_s,
+                            rms_dbfs(audio)) for clip, start_s, end_s, audio in placed]
+    return path, utterances, [audio for *_, audio in placed]
+
+
+def rms_dbfs(audio: np.ndarray) -> float:
+    rms = float(np.sqrt(np.mean(np.square(audio)))) if len(audio) else 0.0
+    return 20 * np.log10(rms) if rms > 0 else float("-inf")
+
+
 def owner(utterances: Sequence[Utterance], word: Word) -> int | None:
-    """The utterance a word was heard in: the one its middle falls in, else the one it
-    ends nearest after (a word's times can stretch into the pause)."""
-    mid = (word.start_s + word.end_s) / 2
+    """The utterance a word was heard in: the one its anchor (``WORD_ANCHOR_S`` before
+    its end, or its start if later) falls in, else the one it ends nearest after (a
+    word's times can stretch into the pause)."""
+    at = max(word.start_s, word.end_s - WORD_ANCHOR_S)
     for i, utt in enumerate(utterances):
-        if utt.start_s - 0.3 <= mid <= utt.end_s + 0.3:
+        if utt.start_s - 0.3 <= at <= utt.end_s + 0.3:
             return i
-    before = [i for i, utt in enumerate(utterances) if utt.start_s <= mid]
+    before = [i for i, utt in enumerate(utterances) if utt.start_s <= at]
     return before[-1] if before else None
 
 
@@ -188,9 +212,12 @@ def score(utterances: Sequence[Utterance], events: list, speed: float,
     for i, utt in enumerate(utterances):
         row = Scored(utt, live_text=text_of(live[i]), live_lang=majority(live[i]),
                      whole_text=text_of(off[i]), alone_text=alone[i])
-        _, row.live_err = error_rate(utt.reference, row.live_text, utt.lang)
-        _, row.whole_err = error_rate(utt.reference, row.whole_text, utt.lang)
-        _, row.alone_err = error_rate(utt.reference, row.alone_text, utt.lang)
+        # A clip without a reference (the lectures of bench.latency's session) is scored
+        # against what offline makes of it alone.
+        row.reference = utt.reference or row.alone_text
+        _, row.live_err = error_rate(row.reference, row.live_text, utt.lang)
+        _, row.whole_err = error_rate(row.reference, row.whole_text, utt.lang)
+        _, row.alone_err = error_rate(row.reference, row.alone_text, utt.lang)
         for end_s, latency in latencies:
             if utt.start_s - 0.3 <= end_s <= utt.end_s + 0.3:
                 opening = end_s - utt.start_s <= OPENING_S
@@ -200,8 +227,8 @@ def score(utterances: Sequence[Utterance], events: list, speed: float,
 
 
 def pooled(rows: Sequence[Scored], attr: str) -> float:
-    units = sum(reference_units(r.utt.reference, r.utt.lang) for r in rows)
-    return sum(reference_units(r.utt.reference, r.utt.lang) * getattr(r, attr)
+    units = sum(reference_units(r.reference, r.utt.lang) for r in rows)
+    return sum(reference_units(r.reference, r.utt.lang) * getattr(r, attr)
                for r in rows) / max(units, 1)
 
 
@@ -216,7 +243,8 @@ def report(rows: Sequence[Scored]) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|"]
     for i, r in enumerate(rows, 1):
         lines.append(
-            f"| {i} | {r.utt.name} | {r.utt.lang} | {r.utt.level_dbfs:.0f} dBFS | "
+            f"| {i} | {r.utt.name}{'' if r.utt.reference else ' (vs alone)'} | "
+            f"{r.utt.lang} | {r.utt.level_dbfs:.0f} dBFS | "
             f"{'yes' if r.captioned else ('**LOST**' if r.lost else 'no')} | "
             f"{r.live_lang or '-'} | {r.live_err * 100:.1f}% | {r.whole_err * 100:.1f}% | "
             f"{r.alone_err * 100:.1f}% |")
@@ -290,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="tuning", action="append", default=[],
                         metavar="KEY=VALUE", help="a LiveParams or StreamingParams field")
     parser.add_argument("--show-text", action="store_true")
+    parser.add_argument("--bilingual-minutes", type=float, default=0,
+                        help="instead of the panel, bench.latency's bilingual session this "
+                        "long (every clip of the paths, 1 s pauses, own levels)")
     parser.add_argument("--hints", action="store_true",
                         help="also with the speaker's language as a hint (simulated clock)")
     args = parser.parse_args(argv)
@@ -299,18 +330,24 @@ def main(argv: list[str] | None = None) -> int:
     clock = "simulated clock" if args.simulated else "real time"
     engine = load_bench_engine(args.model, f"{clock}, seed {args.seed} {' '.join(args.tuning)}")
     with tempfile.TemporaryDirectory() as tmp:
-        clips = [c for c in find_clips(args.paths) if c.reference and c.lang in ("ru", "en")]
+        found = [c for c in find_clips(args.paths) if c.lang in ("ru", "en")]
+        clips = [c for c in found if c.reference]
         if args.synth:
             from bench.common import BenchClip
 
             clips += [BenchClip(speak(text, lang, Path(tmp) / f"synth_{i}_{lang}.wav"), lang,
                                 text) for i, (lang, text) in enumerate(SYNTH)]
-        path, utterances, alone_audio = build_session(clips, args.utterances, args.seed,
-                                                      Path(tmp))
+        if args.bilingual_minutes:
+            path, utterances, alone_audio = bilingual_session(found, args.bilingual_minutes,
+                                                              Path(tmp))
+            kind = "bench.latency's bilingual session; pauses 1 s, the clips' own levels"
+        else:
+            path, utterances, alone_audio = build_session(clips, args.utterances, args.seed,
+                                                          Path(tmp))
+            kind = "pauses 0.5-2 s, levels -35 to -15 dBFS"
         audio = decode_file(path)
         total_s = len(audio) / SAMPLE_RATE
-        print(f"session: {len(utterances)} utterances, {total_s:.0f} s; pauses 0.5-2 s, "
-              "levels -35 to -15 dBFS")
+        print(f"session: {len(utterances)} utterances, {total_s:.0f} s; {kind}")
         runs = {}
         if args.simulated:
             from bench.simulate import CostModel, simulate

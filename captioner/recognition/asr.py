@@ -276,6 +276,7 @@ class WhisperEngine:
         window_s: int | None = 30,
         no_repeat_ngram_size: int = 0,
         one_window: bool = False,
+        keep_encoding: bool = False,
     ) -> tuple[list[Segment], str]:
         """Transcribes ``audio`` (16 kHz mono float32) completely.
 
@@ -299,6 +300,8 @@ class WhisperEngine:
                 within one window (0: off). The prompt does not count.
             one_window: Decode in a single window even when its text does not end
                 cleanly (live passes: bounded time).
+            keep_encoding: Keep the encoder's output for the next call on the same
+                audio and window (a decoding in another language encodes nothing).
 
         Returns:
             The segments, and the language used.
@@ -320,7 +323,8 @@ class WhisperEngine:
                 # Decoding happens while the generator is consumed, inside the window.
                 return collect_segments(segments, language, offset_s, progress), language
         finally:
-            self._model.forget_encoding()
+            if not keep_encoding:
+                self._model.forget_encoding()
             self._model.set_one_window(False)
 
 

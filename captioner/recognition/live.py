@@ -12,16 +12,15 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 
 import numpy as np
 
-from captioner.events import SAMPLE_RATE, AudioChunk, Caption, Status, Word
-from captioner.recognition.asr import WINDOW_MARGIN_S, WhisperEngine, window_for
-from captioner.recognition.guards import clean_segments
-from captioner.recognition.language import LanguageRule, pick_language
+from captioner.events import SAMPLE_RATE, AudioChunk, Caption, Status
+from captioner.recognition.asr import WhisperEngine
+from captioner.recognition.decoding import PassDecoder, PassResult
+from captioner.recognition.schedule import WORD_S, LiveParams, pass_due, pass_start
 from captioner.recognition.streaming import StreamingParams, StreamingPolicy
 from captioner.recognition.vad import SileroVad, VadParams, VadSegmenter
 from captioner.states import SPEECH_DROPPED
@@ -29,114 +28,6 @@ from captioner.states import SPEECH_DROPPED
 log = logging.getLogger(__name__)
 
 RECENT_S = 30.0
-
-
-@dataclass(frozen=True)
-class LiveParams:
-    """Timing of the live loop.
-
-    Attributes:
-        min_step_s: New audio needed before another pass of the same utterance (see
-            :func:`pass_due`).
-        first_pass_s: Speech needed before the first pass (and language check).
-        preroll_s: Audio kept before the VAD's speech start (word onsets are soft).
-        tail_s: Audio kept after the VAD's speech end for the final pass.
-        queue_chunks: Bounded audio queue; the oldest chunk is dropped when full.
-        language: When an identified language is trusted, against the input's
-            previous utterance (:class:`captioner.recognition.language.LanguageRule`).
-        beam_size: Decoding beam of an utterance's final pass, the one whose words are
-            committed (``asr.beam_size``). Provisional passes are always greedy (beam 1):
-            they run every ``min_step_s`` and a wider beam would lengthen every partial.
-        window_margin_s: Provisional passes encode the smallest window that holds the
-            audio plus this much (Whisper loops more when the audio fills its window).
-        no_repeat_ngram: Live passes may not repeat a run of this many tokens (0: off).
-            A loop ("that is to say that is to say ...", "______") otherwise runs to
-            the token budget: replaying 164 recorded passes of the two lectures and two
-            clips, 6 cut decoding time by 11% and passes over 1 s from 24 to 6, and
-            changed the text of 8, as often for the better as not (bench/RESULTS.md).
-        one_window: Decode each pass in one window; when its text does not end cleanly
-            the rest is left to the next pass instead of being decoded again from the
-            last word, encoder and all (see
-            :func:`captioner.recognition.asr._windowed_model_class`).
-        context_s: Every pass reaches back this much before the buffer's start, into
-            words of the utterance already committed (found again by their text and
-            skipped; the prompt holds only the text before). Decoded from the trim
-            point, the buffer's first words had no speech before them, and Whisper
-            read them worse: "even in the middle" lost its "in" under every schedule
-            (en_fleurs_001). In the simulator, 2 s cost the English lecture 0.15 s
-            of median committed latency and 0.3 s of p90 (bench/RESULTS.md).
-        final_context_s: The final pass of an utterance decodes at least this much of
-            it, reaching back further when needed. After a trim, the rest of an
-            utterance can be a sliver: 0.65 s holding "years." at the end of
-            en_fleurs_000, where Whisper heard nothing and the word was lost.
-        final_window_s: Encoder window of an utterance's final pass: 30 (Whisper's own,
-            most accurate, slowest), None for the smallest that fits (fastest, loops
-            more), or between. 15 s measured best on a 2-core CPU (bench/RESULTS.md).
-    """
-
-    min_step_s: float = 0.5
-    first_pass_s: float = 0.8
-    preroll_s: float = 1.0
-    tail_s: float = 0.25
-    queue_chunks: int = 600
-    language: LanguageRule = LanguageRule()
-    beam_size: int = 1
-    window_margin_s: float = WINDOW_MARGIN_S
-    no_repeat_ngram: int = 6
-    one_window: bool = True
-    final_window_s: int | None = 15
-    context_s: float = 2.0
-    final_context_s: float = 3.0
-
-
-# Longer than a spoken word: a word ends within this much before any point of speech.
-WORD_S = 1.5
-
-
-def pass_start(buffer_start_s: float, utterance_start_s: float, end_s: float,
-               context_s: float = 0.0, min_s: float = 0.0,
-               word_ends: Sequence[float] = ()) -> float:
-    """Where a pass over the buffer up to ``end_s`` starts decoding: ``context_s``
-    before the buffer's start, and early enough to decode at least ``min_s``; never
-    before the utterance's start.
-
-    Reaching back, the pass starts where a committed word ends (``word_ends``) or the
-    utterance starts, at most ``WORD_S`` further back. Started inside a word, Whisper
-    made "из-за этого" of the tail of "сотрудничества", and the guards dropped the
-    whole low-confidence segment with the words after it (ru_welcome).
-    """
-    target = min(buffer_start_s - context_s, end_s - min_s)
-    if buffer_start_s <= target:
-        return buffer_start_s
-    cuts = [t for t in (utterance_start_s, *word_ends)
-            if max(utterance_start_s, target - WORD_S) <= t <= target]
-    return max(cuts, default=max(utterance_start_s, target))
-
-
-# Share of the last pass's time that must have come in as new audio before the next.
-PASS_SHARE = 0.8
-
-
-def pass_due(new_audio_s: float, last_pass_s: float, min_step_s: float) -> bool:
-    """Whether enough new audio has come in for another provisional pass.
-
-    At least ``min_step_s``. When passes take longer (a busy CPU, several inputs
-    sharing one model), about as much audio as the last pass took, so provisional
-    passes thin out and the final passes, which commit, are never starved. About, not
-    quite: audio comes in blocks (0.1 s), so right after a pass a little less than its
-    duration has come in, and waiting for the rest left the model idle for half a
-    block after most passes (50 ms on average in a traced run, 8% of the time).
-    """
-    return new_audio_s >= min(max(min_step_s, PASS_SHARE * last_pass_s), 3.0)
-
-
-@dataclass(frozen=True)
-class _PassResult:
-    words: list[Word]
-    lang: str
-    settled: bool | None  # None: the language was given, not identified
-    rejected: tuple[str, ...] = ()  # why the guards dropped segments (guards.clean_segments)
-    held_s: float = 0.0  # speech surely in another language that the hint kept out
 
 
 # An utterance with at least this much speech whose final pass commits nothing is
@@ -186,6 +77,8 @@ class InputWorker:
         self.hotwords = hotwords
         self.on_utterance_end = on_utterance_end
         self.timer = timer
+        # Runs in the ASR executor; a test or bench.simulate may put its own in its place.
+        self._decode = PassDecoder(input_id, engine, params)
         self.policy = StreamingPolicy(input_id, policy_params, clock_ns=clock_ns,
                                       source=source)
         # The last RECENT_S seconds of audio, kept for speech translation of committed text.
@@ -373,16 +266,16 @@ class InputWorker:
             self.on_utterance_end(self.input_id, lang)
 
     async def _read_again_or_report(self, loop: asyncio.AbstractEventLoop, start_s: float,
-                                    end_s: float, first: _PassResult, retry: bool) -> None:
+                                    end_s: float, first: PassResult, retry: bool) -> None:
         """An utterance the voice activity detector heard as speech, whose final pass
         committed nothing: decoded again in the other language (a speaker who switched,
         decoded in the sticky one, reads as nothing or is dropped as unreliable), unless
         the operator forced the language; where that gives nothing either, reported by a
         ``speech_dropped`` status with its times and reason, so an organiser's
         re-transcription can find it."""
-        tried = [first.lang]
+        tried = list(first.tried or (first.lang,))  # a duel tried both already
         reasons = list(first.rejected)
-        alternative = next((x for x in self.engine.languages if x != first.lang), None)
+        alternative = next((x for x in self.engine.languages if x not in tried), None)
         if retry and alternative is not None:
             self.policy.relabel(alternative)
             again = await self._run_pass(loop, start_s, end_s, final=True)
@@ -406,7 +299,7 @@ class InputWorker:
             self.params.context_s, min_s, self.policy.word_ends))
 
     async def _run_pass(self, loop: asyncio.AbstractEventLoop, start_s: float,
-                        end_s: float, final: bool) -> _PassResult:
+                        end_s: float, final: bool) -> PassResult:
         a = int((start_s - self._audio_start_s) * SAMPLE_RATE)
         b = int((end_s - self._audio_start_s) * SAMPLE_RATE)
         audio = self._audio[max(a, 0):b]
@@ -456,45 +349,3 @@ class InputWorker:
         for caption in self.policy.on_hypothesis(result.words, end_s, final=final):
             self.emit(caption)
         return result
-
-    def _decode(self, audio: np.ndarray, offset_s: float, lang: str | None,
-                prompts: dict[str, str], hotwords: str = "", final: bool = False,
-                previous: str | None = None, speech_s: float = 0.0,
-                gap_s: float = float("inf"), hint: str | None = None,
-                held_s: float = 0.0) -> _PassResult:
-        """One bounded Whisper pass (runs in the ASR executor).
-
-        Provisional passes use the shortest encoder window that fits and greedy decoding
-        (fast); the final pass of an utterance, whose words are committed as they stand,
-        uses a longer window (``final_window_s``), where Whisper is less prone to loops,
-        and the configured beam (``beam_size``).
-        """
-        settled, held_s = None, held_s if lang is None else 0.0
-        beam_size = self.params.beam_size if final else 1
-        window_s = (self.params.final_window_s if final else None) or window_for(
-            len(audio) / SAMPLE_RATE, self.params.window_margin_s)
-        if lang is None:
-            guess = self.engine.detect_language(audio, window_s)
-            choice = pick_language(guess.lang, guess.probability, previous, speech_s, gap_s,
-                                   final=final, rule=self.params.language, hint=hint,
-                                   held_s=held_s)
-            lang, settled, held_s = choice.lang, choice.settled, choice.held_s
-            log.debug("%s: language %s (p=%.2f on %.1f s of speech, previous %s, pause %.1f s)"
-                      " -> %s%s", self.input_id, guess.lang, guess.probability, speech_s,
-                      previous, gap_s, lang, "" if settled else ", unsettled")
-        prompt = prompts.get(lang, "")
-        segments, lang = self.engine.transcribe(
-            audio, lang, offset_s=offset_s, beam_size=beam_size, prompt=prompt,
-            word_timestamps=True, temperature=0.0, condition_on_previous_text=False,
-            hotwords=hotwords or None, window_s=window_s,
-            no_repeat_ngram_size=self.params.no_repeat_ngram,
-            one_window=self.params.one_window)
-        end_s = offset_s + len(audio) / SAMPLE_RATE
-        rejected: list[str] = []
-        words = clean_segments(segments, prompt, end_s, rejected)
-        if not words and segments and log.isEnabledFor(logging.DEBUG):
-            for seg in segments:
-                log.debug("%s: dropped %r (logprob %.2f, no-speech %.2f, compression %.2f)",
-                          self.input_id, seg.text, seg.avg_logprob, seg.no_speech_prob,
-                          seg.compression_ratio)
-        return _PassResult(words, lang, settled, tuple(rejected), held_s)

@@ -23,7 +23,7 @@ from captioner.events import Status
 from captioner.inputs.sources import AudioSource
 from captioner.languages import other
 from captioner.programme import programme_to_data
-from captioner.recognition.live import LiveParams
+from captioner.recognition.schedule import LiveParams
 from captioner.record.current import CurrentRecord, RecordRequest, open_record
 from captioner.room.controls import Controls
 from captioner.room.pipeline import TranslationFactory

@@ -22,7 +22,8 @@ import numpy as np
 from captioner.events import AudioChunk, Caption, Speaker, Status
 from captioner.inputs.sources import AudioSource
 from captioner.recognition.asr import WhisperEngine
-from captioner.recognition.live import InputWorker, LiveParams
+from captioner.recognition.live import InputWorker
+from captioner.recognition.schedule import LiveParams
 from captioner.recognition.streaming import StreamingParams
 from captioner.room.controls import Controls
 from captioner.routing.glossary import Glossary

@@ -24,7 +24,7 @@ from captioner.events import SAMPLE_RATE, AudioChunk, Caption, Status
 from captioner.inputs.sources import AudioSource, FileSource
 from captioner.languages import LANGUAGES
 from captioner.programme import Programme
-from captioner.recognition.live import LiveParams
+from captioner.recognition.schedule import LiveParams
 from captioner.recognition.streaming import StreamingParams
 from captioner.record.current import CurrentRecord
 from captioner.room.controls import Controls, apply, follow_schedule

@@ -8,7 +8,7 @@ import pytest
 from bench.simulate import CostModel, SimClock, SimExecutor, blocks, simulate
 from captioner.events import Caption
 from captioner.inputs.audio import decode_file
-from captioner.recognition.live import LiveParams
+from captioner.recognition.schedule import LiveParams
 from captioner.recognition.streaming import StreamingParams
 from captioner.synth import silence
 from tests.textnorm import wer

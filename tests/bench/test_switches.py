@@ -14,6 +14,7 @@ from bench.switches import (
     Utterance,
     alternate,
     assign,
+    bilingual_session,
     build_session,
     level,
     report,
@@ -64,6 +65,23 @@ def test_the_session_places_each_clip_where_its_audio_is(tmp_path):
         assert not audio[a:b].any()  # silence between
 
 
+def test_the_latency_benchmarks_session_is_scored_clip_by_clip(tmp_path):
+    clips = [BenchClip(write_wav(tmp_path / f"{lang}.wav", tone(seconds, 0.1)), lang, ref)
+             for lang, seconds, ref in (("ru", 1.0, "один"), ("en", 2.0, None))]
+    path, utts, alone = bilingual_session(clips, 5.5 / 60, tmp_path)
+    audio = decode_file(path)
+    # ru, en, ru: 1 + 1 + 2 + 1 + 1 s, as bench.latency builds it, from its first sample.
+    assert [(u.lang, u.start_s, u.end_s) for u in utts] == [
+        ("ru", 0.0, 1.0), ("en", 2.0, 4.0), ("ru", 5.0, 6.0)]
+    assert len(audio) == 7 * 16000 and len(alone) == 3
+    assert utts[1].reference == "" and utts[1].level_dbfs == pytest.approx(-23.0, abs=0.1)
+    # Without a reference, a clip is scored against offline's reading of it alone.
+    events = [Status("listening", 0),
+              committed("en", ("a", 2.1, 2.5), ("tone", 2.6, 3.0), emitted_s=4.0)]
+    rows = score(utts, events, 1.0, [], ["один", "a tone", "один"])
+    assert rows[1].reference == "a tone" and rows[1].live_err == 0.0
+
+
 def utts() -> list[Utterance]:
     return [Utterance("a", "ru", "один два три", 1.0, 3.0, -20),
             Utterance("b", "en", "four five six", 4.0, 6.0, -30),
@@ -82,6 +100,17 @@ def test_words_belong_to_the_utterance_they_were_heard_in():
              (Word(" z", 6.8, 7.5), "en"), (Word(" w", 0.0, 0.2), "en")]  # before any
     grouped = assign(utts(), pairs)
     assert [[w.text for w, _ in g] for g in grouped] == [[" x"], [" y"], [" z"]]
+
+
+def test_a_first_word_stretched_back_over_a_short_pause_belongs_where_it_ends():
+    # Live passes start a second before the speech, and Whisper stretches the first
+    # word back: "Neural" at 3.88-5.06 s for a clip from 4.83 s, after a 0.6 s pause.
+    pair = [Utterance("ru", "ru", "сети это хорошо", 1.0, 4.23, -33),
+            Utterance("en", "en", "neural networks", 4.83, 6.24, -35)]
+    pairs = [(Word(" хорошо.", 2.81, 3.25), "ru"), (Word(" Neural", 3.88, 5.06), "en"),
+             (Word(" networks", 5.06, 5.40), "en")]
+    assert [[w.text for w, _ in g] for g in assign(pair, pairs)] == [
+        [" хорошо."], [" Neural", " networks"]]
 
 
 def test_scoring_finds_the_lost_utterance_the_wrong_language_and_opening_latency():

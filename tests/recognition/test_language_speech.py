@@ -12,7 +12,7 @@ import pytest
 
 from bench.simulate import CostModel, simulate
 from captioner.events import SAMPLE_RATE, Caption
-from captioner.recognition.live import LiveParams
+from captioner.recognition.schedule import LiveParams
 from captioner.recognition.streaming import StreamingParams
 from captioner.synth import silence, speak_samples
 

@@ -1,5 +1,5 @@
-"""The live worker, with a scripted decoder (no model): when a pass is due and where it
-starts, the beam of each pass, and the final pass, where speech that reads as nothing is
+"""The live worker, with a scripted decoder (no model): the beam of each pass, the
+language hint, and the final pass, where speech that reads as nothing is
 decoded again in the other language, then reported, never silently lost."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import pytest
 
 from captioner.config import load_config
 from captioner.events import AudioChunk, Caption, Status, Word
-from captioner.recognition.live import InputWorker, _PassResult, pass_due, pass_start
+from captioner.recognition.decoding import PassResult
+from captioner.recognition.live import InputWorker
 from captioner.recognition.streaming import StreamingParams
 from captioner.room.build import live_params
 
@@ -74,8 +75,8 @@ def test_speech_that_reads_as_nothing_is_decoded_again_in_the_other_language():
     # An English speaker after a Russian one, decoded in the sticky Russian: the guards
     # dropped the segment, and the utterance was never captioned.
     out, tried, worker = final_pass({
-        "ru": _PassResult([], "ru", None, ("low confidence",)),
-        "en": _PassResult(words("the acoustic corpus"), "en", None)})
+        "ru": PassResult([], "ru", None, ("low confidence",)),
+        "en": PassResult(words("the acoustic corpus"), "en", None)})
     assert tried == ["ru", "en"]
     assert committed(out) == [("en", "the acoustic corpus")]
     assert dropped(out) == [] and not worker.speech_dropped
@@ -83,8 +84,8 @@ def test_speech_that_reads_as_nothing_is_decoded_again_in_the_other_language():
 
 def test_speech_nothing_can_read_is_reported_with_its_times_and_reason():
     out, tried, worker = final_pass({
-        "ru": _PassResult([], "ru", None, ("low confidence",)),
-        "en": _PassResult([], "en", None, ("no speech", "low confidence"))})
+        "ru": PassResult([], "ru", None, ("low confidence",)),
+        "en": PassResult([], "en", None, ("no speech", "low confidence"))})
     assert tried == ["ru", "en"] and committed(out) == []
     (status,) = dropped(out)
     assert status.input_id == "floor"
@@ -94,60 +95,19 @@ def test_speech_nothing_can_read_is_reported_with_its_times_and_reason():
 
 
 def test_the_operators_forced_language_is_not_second_guessed_but_a_drop_is_reported():
-    out, tried, _ = final_pass({"ru": _PassResult([], "ru", None, ())}, forced="ru")
+    out, tried, _ = final_pass({"ru": PassResult([], "ru", None, ())}, forced="ru")
     assert tried == ["ru"]
     assert [s.detail["reason"] for s in dropped(out)] == ["no words"]
 
 
 def test_a_cough_is_not_reported():
-    out, tried, worker = final_pass({"ru": _PassResult([], "ru", None, ())}, speech_s=0.6)
+    out, tried, worker = final_pass({"ru": PassResult([], "ru", None, ())}, speech_s=0.6)
     assert tried == ["ru"] and dropped(out) == [] and not worker.speech_dropped
 
 
 def test_an_utterance_with_committed_words_is_not_decoded_again():
-    out, tried, _ = final_pass({"ru": _PassResult(words("добрый день"), "ru", None)})
+    out, tried, _ = final_pass({"ru": PassResult(words("добрый день"), "ru", None)})
     assert tried == ["ru"] and committed(out) == [("ru", "добрый день")]
-
-
-@pytest.mark.parametrize("new_audio_s, last_pass_s, due", [
-    (0.45, 0.3, False),  # fast passes: at least min_step_s of new audio
-    (0.5, 0.3, True),
-    (0.5, 0.6, True),    # a 0.6 s pass: the 0.5 s that came in (whole blocks) will do
-    (1.0, 2.0, False),   # slow passes thin out...
-    (1.6, 2.0, True),
-    (3.0, 9.0, True),    # ...up to a 3 s step
-])
-def test_next_pass_waits_for_new_audio_in_step_with_pass_time(new_audio_s, last_pass_s, due):
-    assert pass_due(new_audio_s, last_pass_s, min_step_s=0.5) is due
-
-
-def test_final_pass_reaches_back_into_its_utterance_for_context():
-    # en_fleurs_000: the buffer was trimmed to 8.38 s just before the speech ended at
-    # 9.03 s; decoded alone, the 0.65 s holding "years." gave nothing.
-    assert pass_start(8.38, 0.0, 9.03, min_s=3.0) == pytest.approx(6.03)
-    assert pass_start(2.0, 0.0, 9.03, min_s=3.0) == 2.0  # long enough already
-    assert pass_start(8.38, 7.5, 9.03, min_s=3.0) == 7.5  # not before the utterance
-
-
-def test_final_pass_reaching_back_starts_where_a_committed_word_ends():
-    # ru_welcome: 3 s before the end fell inside "сотрудничества" (7.34-8.24 s).
-    ends = [5.30, 6.06, 6.74, 7.18, 7.34, 8.24, 8.66, 9.26]
-    assert pass_start(9.26, 0.0, 10.06, min_s=3.0, word_ends=ends) == 6.74
-    # No word ends within another context_s before: the plain 3 s.
-    assert pass_start(9.26, 0.0, 10.06, min_s=3.0, word_ends=[1.0]) == pytest.approx(7.06)
-    assert pass_start(9.26, 6.9, 10.06, min_s=3.0, word_ends=ends) == 6.9
-
-
-def test_every_pass_reaches_back_before_the_trim_point_to_a_committed_word():
-    # en_fleurs_001: the buffer was cut at 4.40 s, after "begin"; passes from there
-    # read "even the middle". From "you" (3.30 s) on, Whisper has the speech before.
-    ends = [0.76, 1.14, 1.62, 1.96, 2.16, 2.62, 3.00, 3.30, 3.90, 4.40]
-    assert pass_start(4.40, 0.0, 7.40, context_s=2.0, word_ends=ends) == 2.16
-    assert pass_start(4.40, 0.0, 7.40, context_s=0.0, word_ends=ends) == 4.40
-    assert pass_start(4.40, 3.5, 7.40, context_s=2.0, word_ends=ends) == 3.5
-    # The further reach wins: 2 s before the buffer or 3 s before the end.
-    assert pass_start(8.38, 0.0, 9.03, context_s=2.0, min_s=3.0) == pytest.approx(6.03)
-    assert pass_start(4.40, 0.0, 9.03, context_s=2.0, min_s=3.0) == pytest.approx(2.40)
 
 
 class _Engine:
@@ -162,8 +122,8 @@ def test_a_pass_that_reaches_back_and_hears_nothing_new_decodes_the_buffer_alone
     def decode(audio, offset_s, lang, prompts, hotwords="", final=False, *rest):
         decoded.append((round(offset_s, 2), final))
         if offset_s < 3.5:
-            return _PassResult([], "en", None)
-        return _PassResult(words("discuss climate finance", 3.6), "en", None)
+            return PassResult([], "en", None)
+        return PassResult(words("discuss climate finance", 3.6), "en", None)
 
     out: list = []
     with ThreadPoolExecutor(1) as pool:

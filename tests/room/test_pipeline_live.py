@@ -180,7 +180,7 @@ def test_a_change_of_speaker_and_language_commits_both_sentences_in_their_langua
     # A speaker, a 1 s pause, a quieter one in the other language, on the simulated
     # clock (the same passes every run): every sentence committed, in its language.
     from bench.simulate import CostModel, simulate
-    from captioner.recognition.live import LiveParams
+    from captioner.recognition.schedule import LiveParams
     from captioner.recognition.streaming import StreamingParams
 
     a, b = clips[f"{first}_welcome"], clips[f"{then}_water"]

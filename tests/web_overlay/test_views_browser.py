@@ -217,6 +217,23 @@ async def test_overlay_background_is_transparent(live, open_view):
     assert alpha_at(inside, 1, 1) > 128  # the text box itself is drawn
 
 
+async def test_the_overlay_s_reconnecting_dot_shows_only_while_the_feed_is_away(live, open_view):
+    shown = await open_view("/overlay?lang=en")
+    hidden = await open_view("/overlay?lang=en&indicator=0")
+    live.commit("en", "Live.")
+    for page in (shown, hidden):
+        await expect_shown(page, "en", "Live.")
+        await expect(page.locator(".conn-dot")).to_have_css("opacity", "0")
+    await live.stop()
+    for page in (shown, hidden):
+        await wait_conn(page, "reconnecting")
+    await expect(shown.locator(".conn-dot")).to_have_css("opacity", "0.9")
+    await expect(hidden.locator(".conn-dot")).to_have_css("opacity", "0")  # indicator=0
+    await live.start()
+    await wait_conn(shown)
+    await expect(shown.locator(".conn-dot")).to_have_css("opacity", "0")
+
+
 async def test_screen_shows_statuses(live, open_view):
     page = await open_view("/screen")
     live.commit("en", "Before the break.")

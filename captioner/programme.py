@@ -212,7 +212,8 @@ def parse_csv(text: str, name: str = "programme.csv",
 
     The first row names the columns: ``title`` (required), ``start``, ``end``,
     ``name``, ``role``, ``language``, ``input`` (also ``item``, ``speaker``,
-    ``affiliation``, ``lang``), in any order and case. A row with a title starts an
+    ``affiliation``, ``lang``), in any order and case; a column without a heading is
+    left out (it must then be empty). A row with a title starts an
     item, unless it repeats the title (and start) of the item before; a row without
     one adds its speaker to the item before. A row with a title and no name is an item
     without speakers (a coffee break). Cells are separated by ``,``, ``;`` or tabs.
@@ -241,8 +242,11 @@ def parse_csv(text: str, name: str = "programme.csv",
                           "the first row names the columns: title, start, end, name, role, "
                           "language, input")
     heading = [cell.strip().lower() for cell in rows[0]]
-    fields: list[str] = []
+    fields: list[str | None] = []  # None: a column without a heading (sheets save some)
     for col, title in enumerate(heading):
+        if not title:
+            fields.append(None)
+            continue
         if title not in CSV_COLUMNS:
             raise fail(1, col, f"unknown column {rows[0][col].strip()!r}")
         if CSV_COLUMNS[title] in fields:
@@ -256,11 +260,11 @@ def parse_csv(text: str, name: str = "programme.csv",
     for number, cells in enumerate(rows[1:], 2):
         if not any(cell.strip() for cell in cells):
             continue
-        for col in range(len(fields), len(cells)):
-            if cells[col].strip():
+        for col, cell in enumerate(cells):
+            if cell.strip() and (col >= len(fields) or fields[col] is None):
                 raise fail(number, col, "a value in a column without a heading")
         row = {field: cells[col].strip() if col < len(cells) else ""
-               for col, field in enumerate(fields)}
+               for col, field in enumerate(fields) if field is not None}
         items = _add_row(items, row, lambda field, problem, n=number: fail(
             n, fields.index(field) if field in fields else None, problem), floor_inputs)
     return Programme(tuple(items))

@@ -228,8 +228,17 @@ def parse_csv(text: str, name: str = "programme.csv",
             ``talks.csv: row 4, column F (language): 'fr' (choose ru or en...)``.
     """
     lines = text.splitlines()
-    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(lines[0] if lines else ""))
-    rows = list(reader)
+    # Strict: a quote that is never closed is an error, not the rest of the file read
+    # into one cell.
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(lines[0] if lines else ""),
+                        strict=True)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise ConfigError(f"{name}: line {reader.line_num}: not valid CSV ({exc})",
+                          'a cell that opens with a quote (") must close with one, and '
+                          "the quote must end the cell: save the sheet as CSV again") \
+            from None
 
     def fail(row: int, col: int | None, problem: str) -> ConfigError:
         where = f"row {row}" if col is None else \

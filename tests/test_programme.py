@@ -160,6 +160,7 @@ def test_a_csv_from_a_european_spreadsheet_loads_too(tmp_path):
     ("Title,Start,Name\nOpening,09:00,A\n,09:30,B\n",
      "row 3, column B (start): 09:30 differs from the item's 09:00"),
     ("", "row 1: no column headings"),
+    ("Title,Name\n\"Opening,A\nOther,B\n", "line 3: not valid CSV (unexpected end of data)"),
     ("Title,,Name\nOpening,x,A\n", "row 2, column B: a value in a column without"),
 ])
 def test_a_malformed_csv_row_is_one_line_naming_file_row_and_column(tmp_path, text, where):

@@ -40,6 +40,7 @@ MAX_ROLE_CHARS = 120
 MAX_TITLE_CHARS = 120
 
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,18 @@ OTHER_SPEAKER = ProgrammeSpeaker(name="Question from the floor / Вопрос и
 # -- checking -------------------------------------------------------------------------------
 
 
+def one_line(text: str) -> str:
+    """``text`` as one line: a sheet's cell may hold a line break (Alt+Enter), and a name
+    heads a paragraph, a subtitle cue or a line of the exports. Control characters go,
+    runs of white space become one space."""
+    return " ".join(_CONTROL_CHARS.sub(" ", text).split())
+
+
+def _one_line_item(item: ProgrammeItem) -> ProgrammeItem:
+    return replace(item, title=one_line(item.title), speakers=tuple(
+        replace(s, name=one_line(s.name), role=one_line(s.role)) for s in item.speakers))
+
+
 def parse_time(text: str) -> str:
     """A time of day as ``HH:MM`` (``9:30`` -> ``09:30``); empty stays empty.
 
@@ -156,7 +169,8 @@ def _item_problem(item: ProgrammeItem) -> tuple[str, str] | None:
 
 def check_programme(programme: Programme, floor_inputs: Sequence[str] | None = None,
                     where: str = "programme") -> Programme:
-    """Validates a programme from the config; returns it with times written ``HH:MM``.
+    """Validates a programme from the config; returns it with times written ``HH:MM``
+    and titles, names and roles on one line (:func:`one_line`).
 
     Args:
         programme: As the config loader built it.
@@ -169,7 +183,7 @@ def check_programme(programme: Programme, floor_inputs: Sequence[str] | None = N
             ``programme.items[2].speakers[0].language: 'fr' (choose ru or en...)``.
     """
     items = []
-    for n, item in enumerate(programme.items):
+    for n, item in enumerate(map(_one_line_item, programme.items)):
         problem = _item_problem(item)
         if problem is not None:
             raise ConfigError(f"{where}.items[{n}].{problem[0]}: {problem[1]}")
@@ -272,7 +286,7 @@ def parse_csv(text: str, name: str = "programme.csv",
         for col, cell in enumerate(cells):
             if cell.strip() and (col >= len(fields) or fields[col] is None):
                 raise fail(number, col, "a value in a column without a heading")
-        row = {field: cells[col].strip() if col < len(cells) else ""
+        row = {field: one_line(cells[col]) if col < len(cells) else ""
                for col, field in enumerate(fields) if field is not None}
         items = _add_row(items, row, lambda field, problem, n=number: fail(
             n, fields.index(field) if field in fields else None, problem), floor_inputs)

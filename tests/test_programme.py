@@ -181,6 +181,18 @@ def test_empty_columns_of_a_spreadsheet_are_left_out():
     assert parse_csv("Title,,Name\nOpening,,A\n").items[0].speakers[0].name == "A"
 
 
+def test_names_roles_and_titles_are_kept_on_one_line(tmp_path):
+    # A line break typed in a sheet's cell (Alt+Enter), tabs, a TOML string's "\n".
+    csv_text = 'Title,Name,Role\n"Opening\nof the event","Dr. Aliya\nSeitkali",' \
+        '"Moderator,\tCentral Asia Pavilion "\n'
+    (item,) = parse_csv(csv_text, "talks.csv").items
+    assert item == ProgrammeItem("Opening of the event", speakers=(
+        ProgrammeSpeaker("Dr. Aliya Seitkali", "Moderator, Central Asia Pavilion"),))
+    toml = TOML.replace('name = "Sarah Lindqvist"', 'name = "  Sarah\\nLindqvist\\u0007"')
+    assert load_config(write(tmp_path, toml)).programme.items[1].speakers[1].name == \
+        "Sarah Lindqvist"
+
+
 def test_a_csv_that_cannot_be_read_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match="programme file not found"):
         load_csv(tmp_path / "missing.csv")

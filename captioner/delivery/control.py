@@ -41,6 +41,7 @@ from captioner.programme import (
     OTHER_SPEAKER,
     Programme,
     ProgrammeSpeaker,
+    one_line,
     speaker_to_data,
 )
 
@@ -225,9 +226,10 @@ def _speaker_args(msg: dict, programme: Programme, inputs: Iterable[str],
         input_id = ""
     elif not _one_of(input_id, inputs):
         raise CommandError(f"unknown input {str(input_id)[:32]!r}")
-    speaker = ProgrammeSpeaker(
-        _text(msg.get("name"), "name", MAX_NAME_CHARS, required=True),
-        _text(msg.get("role"), "role", MAX_ROLE_CHARS, required=False), lang, input_id)
+    speaker = ProgrammeSpeaker(  # on one line, as the programme's own names
+        one_line(_text(msg.get("name"), "name", MAX_NAME_CHARS, required=True)),
+        one_line(_text(msg.get("role"), "role", MAX_ROLE_CHARS, required=False)),
+        lang, input_id)
     return {"speaker": speaker_to_data(speaker), "item": None}
 
 

@@ -173,6 +173,9 @@ def test_speaker_commands_parse_to_the_speaker_as_data():
     assert free == {"item": None, "speaker": {"name": "Ms Guest", "role": "UNDP",
                                               "language": "en", "input": "floor"}}
     assert speaker(name="Guest")["speaker"]["language"] == ""
+    # On one line, as the programme's names are.
+    assert speaker(name="Ms\nGuest", role="UNDP,\n Istanbul")["speaker"] == {
+        "name": "Ms Guest", "role": "UNDP, Istanbul", "language": "", "input": ""}
 
 
 @pytest.mark.parametrize("msg, error", [

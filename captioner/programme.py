@@ -40,6 +40,7 @@ MAX_ROLE_CHARS = 120
 MAX_TITLE_CHARS = 120
 
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,18 @@ OTHER_SPEAKER = ProgrammeSpeaker(name="Question from the floor / Вопрос и
 # -- checking -------------------------------------------------------------------------------
 
 
+def one_line(text: str) -> str:
+    """``text`` as one line: a sheet's cell may hold a line break (Alt+Enter), and a name
+    heads a paragraph, a subtitle cue or a line of the exports. Control characters go,
+    runs of white space become one space."""
+    return " ".join(_CONTROL_CHARS.sub(" ", text).split())
+
+
+def _one_line_item(item: ProgrammeItem) -> ProgrammeItem:
+    return replace(item, title=one_line(item.title), speakers=tuple(
+        replace(s, name=one_line(s.name), role=one_line(s.role)) for s in item.speakers))
+
+
 def parse_time(text: str) -> str:
     """A time of day as ``HH:MM`` (``9:30`` -> ``09:30``); empty stays empty.
 
@@ -156,7 +169,8 @@ def _item_problem(item: ProgrammeItem) -> tuple[str, str] | None:
 
 def check_programme(programme: Programme, floor_inputs: Sequence[str] | None = None,
                     where: str = "programme") -> Programme:
-    """Validates a programme from the config; returns it with times written ``HH:MM``.
+    """Validates a programme from the config; returns it with times written ``HH:MM``
+    and titles, names and roles on one line (:func:`one_line`).
 
     Args:
         programme: As the config loader built it.
@@ -169,7 +183,7 @@ def check_programme(programme: Programme, floor_inputs: Sequence[str] | None = N
             ``programme.items[2].speakers[0].language: 'fr' (choose ru or en...)``.
     """
     items = []
-    for n, item in enumerate(programme.items):
+    for n, item in enumerate(map(_one_line_item, programme.items)):
         problem = _item_problem(item)
         if problem is not None:
             raise ConfigError(f"{where}.items[{n}].{problem[0]}: {problem[1]}")
@@ -212,7 +226,8 @@ def parse_csv(text: str, name: str = "programme.csv",
 
     The first row names the columns: ``title`` (required), ``start``, ``end``,
     ``name``, ``role``, ``language``, ``input`` (also ``item``, ``speaker``,
-    ``affiliation``, ``lang``), in any order and case. A row with a title starts an
+    ``affiliation``, ``lang``), in any order and case; a column without a heading is
+    left out (it must then be empty). A row with a title starts an
     item, unless it repeats the title (and start) of the item before; a row without
     one adds its speaker to the item before. A row with a title and no name is an item
     without speakers (a coffee break). Cells are separated by ``,``, ``;`` or tabs.
@@ -227,8 +242,17 @@ def parse_csv(text: str, name: str = "programme.csv",
             ``talks.csv: row 4, column F (language): 'fr' (choose ru or en...)``.
     """
     lines = text.splitlines()
-    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(lines[0] if lines else ""))
-    rows = list(reader)
+    # Strict: a quote that is never closed is an error, not the rest of the file read
+    # into one cell.
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(lines[0] if lines else ""),
+                        strict=True)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise ConfigError(f"{name}: line {reader.line_num}: not valid CSV ({exc})",
+                          'a cell that opens with a quote (") must close with one, and '
+                          "the quote must end the cell: save the sheet as CSV again") \
+            from None
 
     def fail(row: int, col: int | None, problem: str) -> ConfigError:
         where = f"row {row}" if col is None else \
@@ -241,8 +265,11 @@ def parse_csv(text: str, name: str = "programme.csv",
                           "the first row names the columns: title, start, end, name, role, "
                           "language, input")
     heading = [cell.strip().lower() for cell in rows[0]]
-    fields: list[str] = []
+    fields: list[str | None] = []  # None: a column without a heading (sheets save some)
     for col, title in enumerate(heading):
+        if not title:
+            fields.append(None)
+            continue
         if title not in CSV_COLUMNS:
             raise fail(1, col, f"unknown column {rows[0][col].strip()!r}")
         if CSV_COLUMNS[title] in fields:
@@ -256,11 +283,11 @@ def parse_csv(text: str, name: str = "programme.csv",
     for number, cells in enumerate(rows[1:], 2):
         if not any(cell.strip() for cell in cells):
             continue
-        for col in range(len(fields), len(cells)):
-            if cells[col].strip():
+        for col, cell in enumerate(cells):
+            if cell.strip() and (col >= len(fields) or fields[col] is None):
                 raise fail(number, col, "a value in a column without a heading")
-        row = {field: cells[col].strip() if col < len(cells) else ""
-               for col, field in enumerate(fields)}
+        row = {field: one_line(cells[col]) if col < len(cells) else ""
+               for col, field in enumerate(fields) if field is not None}
         items = _add_row(items, row, lambda field, problem, n=number: fail(
             n, fields.index(field) if field in fields else None, problem), floor_inputs)
     return Programme(tuple(items))

@@ -160,6 +160,8 @@ def test_a_csv_from_a_european_spreadsheet_loads_too(tmp_path):
     ("Title,Start,Name\nOpening,09:00,A\n,09:30,B\n",
      "row 3, column B (start): 09:30 differs from the item's 09:00"),
     ("", "row 1: no column headings"),
+    ("Title,Name\n\"Opening,A\nOther,B\n", "line 3: not valid CSV (unexpected end of data)"),
+    ("Title,,Name\nOpening,x,A\n", "row 2, column B: a value in a column without"),
 ])
 def test_a_malformed_csv_row_is_one_line_naming_file_row_and_column(tmp_path, text, where):
     path = write(tmp_path, text, "talks.csv")
@@ -167,6 +169,28 @@ def test_a_malformed_csv_row_is_one_line_naming_file_row_and_column(tmp_path, te
         load_csv(path, ["floor"])
     assert err.value.message.startswith(f"{path}: {where}"), err.value.message
     assert "\n" not in err.value.message and err.value.hint
+
+
+def test_empty_columns_of_a_spreadsheet_are_left_out():
+    # Sheets often save a column or two without a heading: ";;" at the end of each row.
+    text = "Title;Start;Name;;\nOpening;09:30;Dr. Aliya Seitkali;;\nQ&A;;;;\n"
+    opening, questions = parse_csv(text, "talks.csv").items
+    assert opening == ProgrammeItem("Opening", "09:30", speakers=(
+        ProgrammeSpeaker("Dr. Aliya Seitkali"),))
+    assert questions == ProgrammeItem("Q&A")
+    assert parse_csv("Title,,Name\nOpening,,A\n").items[0].speakers[0].name == "A"
+
+
+def test_names_roles_and_titles_are_kept_on_one_line(tmp_path):
+    # A line break typed in a sheet's cell (Alt+Enter), tabs, a TOML string's "\n".
+    csv_text = 'Title,Name,Role\n"Opening\nof the event","Dr. Aliya\nSeitkali",' \
+        '"Moderator,\tCentral Asia Pavilion "\n'
+    (item,) = parse_csv(csv_text, "talks.csv").items
+    assert item == ProgrammeItem("Opening of the event", speakers=(
+        ProgrammeSpeaker("Dr. Aliya Seitkali", "Moderator, Central Asia Pavilion"),))
+    toml = TOML.replace('name = "Sarah Lindqvist"', 'name = "  Sarah\\nLindqvist\\u0007"')
+    assert load_config(write(tmp_path, toml)).programme.items[1].speakers[1].name == \
+        "Sarah Lindqvist"
 
 
 def test_a_csv_that_cannot_be_read_is_one_line(tmp_path):

@@ -41,6 +41,7 @@ from captioner.programme import (
     OTHER_SPEAKER,
     Programme,
     ProgrammeSpeaker,
+    one_line,
     speaker_to_data,
 )
 
@@ -60,6 +61,7 @@ COMMANDS = frozenset({"pause", "resume", "clear", "language", "input", "message"
                       "new_session", "speaker", "item"})
 #: The ways a ``speaker`` command names who speaks; exactly one is given.
 SPEAKER_FORMS = ("speaker", "other", "name", "none")
+NO_ITEMS = "the programme has no items"
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _TOKEN_CHARS = re.compile(r"^[\x21-\x7e]+$")
@@ -178,11 +180,18 @@ def _text(value: Any, name: str, limit: int, *, required: bool) -> str:
     return text
 
 
-def _index(value: Any, name: str, count: int) -> int:
+def _index(value: Any, name: str, count: int, none: str) -> int:
+    """``value`` as an index into ``count`` things; ``none`` says there are none."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < count:
         raise CommandError(f"{name} must be a number from 0 to {count - 1}" if count
-                           else "the programme has no items")
+                           else none)
     return value
+
+
+def _one_of(value: Any, allowed: Iterable[str]) -> bool:
+    """Whether ``value`` is one of ``allowed``: any JSON value may come, and a list or
+    an object is not hashable, so it is no set member."""
+    return isinstance(value, str) and value in set(allowed)
 
 
 def _speaker_args(msg: dict, programme: Programme, inputs: Iterable[str],
@@ -195,9 +204,10 @@ def _speaker_args(msg: dict, programme: Programme, inputs: Iterable[str],
         raise CommandError("say who speaks with one of: item and speaker (the programme), "
                            "other, name, none")
     if forms == ["speaker"]:
-        item = _index(msg.get("item"), "item", len(programme.items))
+        item = _index(msg.get("item"), "item", len(programme.items), NO_ITEMS)
         speakers = programme.items[item].speakers
-        index = _index(msg.get("speaker"), "speaker", len(speakers))
+        index = _index(msg.get("speaker"), "speaker", len(speakers),
+                       f"item {item} ({programme.items[item].title}) has no speakers")
         return {"speaker": speaker_to_data(speakers[index]), "item": item}
     if "item" in msg:
         raise CommandError("item goes with speaker (a speaker of the programme)")
@@ -206,15 +216,20 @@ def _speaker_args(msg: dict, programme: Programme, inputs: Iterable[str],
             raise CommandError(f"{forms[0]} must be true")
         return {"speaker": None if forms == ["none"] else speaker_to_data(OTHER_SPEAKER),
                 "item": None}
-    lang = msg.get("lang") or ""
-    if lang and lang not in set(languages):
+    languages = tuple(languages)
+    lang, input_id = msg.get("lang"), msg.get("input")
+    if lang in (None, ""):
+        lang = ""
+    elif not _one_of(lang, languages):
         raise CommandError(f"lang must be one of {', '.join(languages)}, or left out")
-    input_id = msg.get("input") or ""
-    if input_id and input_id not in set(inputs):
+    if input_id in (None, ""):
+        input_id = ""
+    elif not _one_of(input_id, inputs):
         raise CommandError(f"unknown input {str(input_id)[:32]!r}")
-    speaker = ProgrammeSpeaker(
-        _text(msg.get("name"), "name", MAX_NAME_CHARS, required=True),
-        _text(msg.get("role"), "role", MAX_ROLE_CHARS, required=False), lang, input_id)
+    speaker = ProgrammeSpeaker(  # on one line, as the programme's own names
+        one_line(_text(msg.get("name"), "name", MAX_NAME_CHARS, required=True)),
+        one_line(_text(msg.get("role"), "role", MAX_ROLE_CHARS, required=False)),
+        lang, input_id)
     return {"speaker": speaker_to_data(speaker), "item": None}
 
 
@@ -225,7 +240,7 @@ def _item_args(msg: dict, programme: Programme) -> dict[str, Any]:
         if not isinstance(msg["auto"], bool):
             raise CommandError("auto must be true or false")
         return {"auto": msg["auto"]}
-    return {"item": _index(msg["item"], "item", len(programme.items))}
+    return {"item": _index(msg["item"], "item", len(programme.items), NO_ITEMS)}
 
 
 def parse_command(msg: Any, *, inputs: Iterable[str] = (),
@@ -268,7 +283,7 @@ def parse_command(msg: Any, *, inputs: Iterable[str] = (),
         args["lang"] = lang
     elif name == "input":
         input_id, enabled = msg.get("input"), msg.get("enabled")
-        if input_id not in set(inputs):
+        if not _one_of(input_id, inputs):
             raise CommandError(f"unknown input {str(input_id)[:32]!r}")
         if not isinstance(enabled, bool):
             raise CommandError("enabled must be true or false")

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import unicodedata
 from datetime import datetime
 from pathlib import Path
@@ -127,7 +128,8 @@ class SessionDir:
         """Makes a new session folder under ``root``, complete or not at all.
 
         The folder is assembled under a hidden temporary name and renamed into place,
-        so a crash never leaves a half-made session behind.
+        so a crash never leaves a half-made session behind; a failure removes the
+        temporary folder before it reaches the caller.
 
         Args:
             root: Folder that holds sessions (created if missing).
@@ -166,9 +168,10 @@ class SessionDir:
             "captioner": __version__,
         }
         meta = {**(extra or {}), **meta}
+        target = root / name
+        made: Path | None = None  # the staging folder, from its mkdir to its rename
         try:
             root.mkdir(parents=True, exist_ok=True)
-            target = root / name
             n = 2
             while target.exists():  # two sessions started in the same second
                 target = root / f"{name}-{n}"
@@ -176,16 +179,22 @@ class SessionDir:
             meta["name"] = target.name
             staging = root / f".{target.name}.creating-{os.getpid()}"
             staging.mkdir()
+            made = staging
             (staging / AUDIO_DIR).mkdir()
             (staging / JOURNAL_NAME).touch()
             write_json_atomic(staging / SESSION_FILE, meta)
             if programme:
                 write_json_atomic(staging / PROGRAMME_FILE, {"items": programme})
             staging.rename(target)
+            made = None  # complete and in place: kept even if syncing root fails below
             fsync_dir(root)
-        except OSError as exc:
-            raise CaptionerError(f"{root}: cannot create a session folder "
-                                 f"({exc.strerror or exc})") from None
+        except BaseException as exc:
+            if made is not None:  # a half-made folder must not outlive the failure
+                shutil.rmtree(made, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise CaptionerError(f"{target}: cannot create a session folder "
+                                     f"({exc.strerror or exc})") from None
+            raise
         log.info("session folder %s", target)
         return cls(target, meta)
 

@@ -100,8 +100,10 @@ def _set_speaker(args, controls: Controls, programme: Programme, now: int) -> Ou
     controls.speaker = speaker
     events = []
     if item is not None and item != controls.item:
-        controls.item = item
-        events.append(_item_status(programme, item, now, "operator"))
+        # A speaker of another item chooses that item by hand, as ``item`` does: the
+        # schedule, which would move the item back, is no longer followed.
+        controls.item, controls.auto_advance = item, False
+        events.append(_item_status(programme, item, now, "operator", auto=False))
     detail = speaker_to_data(speaker) if speaker else {"name": None}
     if item is not None:
         detail["item"] = item

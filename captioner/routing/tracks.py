@@ -13,12 +13,14 @@ shows, and which floor captions still need machine translation.
 from __future__ import annotations
 
 import bisect
-import collections
 import dataclasses
 from dataclasses import dataclass
 
 from captioner.events import Caption, Speaker
 from captioner.languages import LANGUAGES, other
+
+#: Floor utterances remembered for the booth, which lags the floor by seconds, not minutes.
+FLOOR_UTTERANCES_KEPT = 64
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,11 @@ class TrackRouter:
         # Per input: (utterance id, lang, revision, speaker) of a non-empty partial on
         # screen.
         self._open_partial: dict[str, tuple[str, str, int, Speaker | None]] = {}
-        # The floor's recent utterances: their start times, ids and speakers, in order.
-        self._floor_starts: collections.deque[float] = collections.deque(maxlen=64)
-        self._floor_utts: collections.deque[tuple[str, Speaker | None]] = \
-            collections.deque(maxlen=64)
+        # The floor's recent utterances, ordered by start time: (start_s, speaker), each
+        # once, though several floor inputs' captions interleave.
+        self._floor_utts: list[tuple[float, Speaker | None]] = []
+        # Per floor input: the id of its utterance in progress.
+        self._floor_current: dict[str, str] = {}
         # Per booth input: (utterance id, speaker) of the interpretation in progress.
         self._booth_speaker: dict[str, tuple[str, Speaker | None]] = {}
 
@@ -89,9 +92,11 @@ class TrackRouter:
             return Routed(publish=(caption,))
         if caption.source == "interpretation":
             return self._from_booth(self._interpreted(caption))
-        if not self._floor_utts or self._floor_utts[-1][0] != caption.id:
-            self._floor_starts.append(caption.start_s)
-            self._floor_utts.append((caption.id, caption.speaker))
+        if self._floor_current.get(caption.input_id) != caption.id:
+            self._floor_current[caption.input_id] = caption.id
+            bisect.insort(self._floor_utts, (caption.start_s, caption.speaker),
+                          key=lambda utt: utt[0])
+            del self._floor_utts[:-FLOOR_UTTERANCES_KEPT]
         if caption.lang in LANGUAGES:
             self._floor_lang = caption.lang
         want_mt = (caption.final and self.translate_enabled and caption.lang in LANGUAGES
@@ -104,7 +109,8 @@ class TrackRouter:
         """A booth caption with the speaker of the floor utterance it renders."""
         current = self._booth_speaker.get(caption.input_id)
         if current is None or current[0] != caption.id:
-            at = bisect.bisect_right(list(self._floor_starts), caption.start_s) - 1
+            at = bisect.bisect_right(self._floor_utts, caption.start_s,
+                                     key=lambda utt: utt[0]) - 1
             current = (caption.id, self._floor_utts[at][1] if at >= 0 else None)
             self._booth_speaker[caption.input_id] = current
         if caption.speaker == current[1]:

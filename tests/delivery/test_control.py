@@ -131,6 +131,7 @@ def test_commands_parse():
     ({"cmd": "language", "lang": "de"}, "lang must be one of auto, ru, en"),
     ({"cmd": "language"}, "lang must be"),
     ({"cmd": "input", "input": "balcony", "enabled": True}, "unknown input"),
+    ({"cmd": "input", "input": ["booth"], "enabled": True}, "unknown input"),
     ({"cmd": "input", "input": "booth", "enabled": "no"}, "enabled must be"),
     ({"cmd": "message"}, "text is required"),
     ({"cmd": "message", "text": "   "}, "text is empty"),
@@ -172,6 +173,9 @@ def test_speaker_commands_parse_to_the_speaker_as_data():
     assert free == {"item": None, "speaker": {"name": "Ms Guest", "role": "UNDP",
                                               "language": "en", "input": "floor"}}
     assert speaker(name="Guest")["speaker"]["language"] == ""
+    # On one line, as the programme's names are.
+    assert speaker(name="Ms\nGuest", role="UNDP,\n Istanbul")["speaker"] == {
+        "name": "Ms Guest", "role": "UNDP, Istanbul", "language": "", "input": ""}
 
 
 @pytest.mark.parametrize("msg, error", [
@@ -189,6 +193,9 @@ def test_speaker_commands_parse_to_the_speaker_as_data():
     ({"name": "A", "role": "r" * 121}, "role is longer than 120"),
     ({"name": "A", "lang": "fr"}, "lang must be one of ru, en"),
     ({"name": "A", "input": "lectern"}, "unknown input 'lectern'"),
+    ({"name": "A", "lang": ["ru"]}, "lang must be one of ru, en"),  # not hashable
+    ({"name": "A", "lang": {}}, "lang must be one of ru, en"),
+    ({"name": "A", "input": ["floor"]}, "unknown input"),
 ])
 def test_bad_speaker_commands_are_refused_with_a_reason(msg, error):
     with pytest.raises(CommandError, match=error):
@@ -207,3 +214,10 @@ def test_item_commands_parse_and_check_the_programme():
         parse({"cmd": "item", "item": 0})
     with pytest.raises(CommandError, match="the programme has no items"):
         parse({"cmd": "speaker", "item": 0, "speaker": 0})
+
+
+def test_a_speaker_of_an_item_without_speakers_is_refused_naming_the_item():
+    programme = Programme((ProgrammeItem("Coffee break", "15:10"),
+                           *PROGRAMME.items))
+    with pytest.raises(CommandError, match="item 0 .Coffee break. has no speakers"):
+        parse({"cmd": "speaker", "item": 0, "speaker": 0}, programme=programme)

@@ -7,11 +7,13 @@ import json
 import os
 import stat
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from captioner.config import CaptionsConfig
 from captioner.errors import CaptionerError
+from captioner.record import session as session_module
 from captioner.record.session import SessionDir, slugify
 from tests.sessiontools import START, Maker
 
@@ -100,5 +102,32 @@ def test_a_failing_disk_is_an_error_but_a_folder_that_cannot_be_synced_is_not(tm
     monkeypatch.setattr(os, "fsync", folder_fsync_failing(errno.EIO))
     with pytest.raises(CaptionerError, match="cannot create a session folder"):
         SessionDir.create(tmp_path, "u", START)
+    assert [p.name for p in tmp_path.iterdir()] == [session.name]  # nothing of "u" left
     with pytest.raises(CaptionerError, match="session.json: cannot write"):
         session.save()
+
+
+@pytest.mark.parametrize("failing", ["write", "rename"])
+def test_a_failed_create_leaves_no_staging_folder_behind(tmp_path, monkeypatch, failing):
+    def no_space(path, doc):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def io_error(self, target):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    if failing == "write":  # the disk fills up while session.json is written
+        monkeypatch.setattr(session_module, "write_json_atomic", no_space)
+    else:
+        monkeypatch.setattr(Path, "rename", io_error)
+    root = tmp_path / "sessions"
+    with pytest.raises(CaptionerError, match="cannot create a session folder") as raised:
+        SessionDir.create(root, "Side event", START)
+    assert str(root / "2025-05-01_100000_side-event") in str(raised.value)
+    assert list(root.iterdir()) == []
+
+
+def test_a_create_that_fails_for_another_reason_leaves_nothing_behind_either(tmp_path):
+    root = tmp_path / "sessions"
+    with pytest.raises(TypeError):  # a programming error: not reworded as a disk's
+        SessionDir.create(root, "Side event", START, extra={"unsaveable": object()})
+    assert list(root.iterdir()) == []

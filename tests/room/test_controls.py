@@ -77,7 +77,8 @@ def test_setting_the_speaker_is_journaled_with_the_item():
     assert controls.speaker == PROGRAMME.items[1].speakers[0] and controls.item == 1
     assert [(e.state, e.emitted_ns) for e in out.events] == [("programme_item", 7),
                                                              ("speaker_set", 7)]
-    assert out.events[0].detail == {"item": 1, "title": "The bank", "by": "operator"}
+    assert out.events[0].detail == {"item": 1, "title": "The bank", "auto": False,
+                                    "by": "operator"}
     assert out.events[1].detail == {"name": "Michael Turner", "role": "ADB",
                                     "language": "en", "input": "lectern", "item": 1,
                                     "by": "operator"}
@@ -133,3 +134,14 @@ def test_the_item_is_set_by_the_operator_or_follows_the_schedule():
     assert (controls.item, controls.auto_advance, out.events[0].detail["auto"]) == (
         0, False, False)
     assert follow_schedule(controls, PROGRAMME, time(16, 0)).events == ()
+
+
+def test_a_speaker_of_another_item_stops_following_the_schedule_too():
+    controls = Controls(item=0, auto_advance=True)
+    speaker(controls, item=0, speaker=0)  # of the item on now: the schedule goes on
+    assert controls.auto_advance
+    out = speaker(controls, item=1, speaker=1)
+    assert (controls.item, controls.auto_advance) == (1, False)
+    assert out.events[0].detail["auto"] is False
+    assert follow_schedule(controls, PROGRAMME, time(15, 5)).events == ()  # not undone
+    assert controls.speaker == PROGRAMME.items[1].speakers[1]

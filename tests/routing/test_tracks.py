@@ -254,3 +254,19 @@ def test_a_withdrawn_partial_keeps_its_own_speaker():
         cap("Добрый", "ru", final=False, id="floor-2", start_s=2.0), speaker=b)).publish
     assert (withdraw.id, withdraw.text, withdraw.speaker) == ("floor-1", "", a)
     assert (shown.id, shown.speaker) == ("floor-2", b)
+
+
+def test_with_two_floor_microphones_the_booth_renders_the_one_that_began_last():
+    # A panel: the moderator's lectern and the panellists' table microphone, whose
+    # utterances overlap, so that their partials arrive in turn.
+    moderator, panellist = Speaker("Dr. Aliya Seitkali"), Speaker("Michael Turner")
+    router = TrackRouter()
+
+    def floor(input_id: str, start_s: float, speaker: Speaker) -> None:
+        router.route(dataclasses.replace(cap("…", final=False, input_id=input_id,
+                                             start_s=start_s), speaker=speaker))
+
+    floor("lectern", 10.0, moderator)
+    floor("table", 12.0, panellist)
+    floor("lectern", 10.0, moderator)  # the moderator's utterance goes on
+    assert router.route(booth("x", id="booth-1", start_s=13.0)).publish[0].speaker == panellist

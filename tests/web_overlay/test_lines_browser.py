@@ -12,18 +12,17 @@ import time
 import pytest
 import pytest_asyncio
 
-from bench.chromium import CHROMIUM, CHROMIUM_ARGS, chromium_available
 from captioner.delivery.broadcast import Broadcaster
 from captioner.delivery.server import CaptionServer
 from captioner.events import Caption
+from tests import browser as browsing
 from tests.test_layout_cases import CASES
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-playwright = pytest.importorskip("playwright.async_api")
-if not chromium_available():
-    pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
+playwright = browsing.require_chromium()
 expect = playwright.expect
+browser = browsing.browser
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -36,15 +35,13 @@ async def server():
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def page(server):
+async def page(browser, server):
     """A page of the server, so that the view modules import as they do in the views."""
     srv, _ = server
-    async with playwright.async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = await chromium.new_page()
-        await page.goto(f"http://127.0.0.1:{srv.port}/healthz")
-        yield page
-        await chromium.close()
+    page = await browser.new_page()
+    await page.goto(f"http://127.0.0.1:{srv.port}/healthz")
+    yield page
+    await page.close()
 
 
 async def test_lines_js_matches_the_table(page):
@@ -144,14 +141,11 @@ async def test_paragraph_lines_split_committed_and_partial(page):
     assert got[0]["partial"] == ""
 
 
-async def test_phone_dom_stays_bounded_in_a_long_session(server):
+async def test_phone_dom_stays_bounded_in_a_long_session(browser, server, request):
     srv, broadcaster = server
-    async with playwright.async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        ctx = await chromium.new_context(viewport={"width": 400, "height": 800}, locale="en-US")
-        page = await ctx.new_page()
-        await page.goto(f"http://127.0.0.1:{srv.port}/?lang=en")
-        await expect(page.locator("html")).to_have_attribute("data-conn", "live")
+    async with browsing.open_pages(browser, f"http://127.0.0.1:{srv.port}", request,
+                                   viewport={"width": 400, "height": 800}) as pages:
+        page = await pages.open("/?lang=en")
         base = broadcaster.catchup.last_seq or 0
         for i in range(2000):
             seq = base + i + 1
@@ -177,5 +171,3 @@ async def test_phone_dom_stays_bounded_in_a_long_session(server):
         assert await page.evaluate(
             "(() => { const l = document.getElementById('log');"
             " return l.scrollHeight - l.scrollTop - l.clientHeight < 48; })()")
-        await ctx.close()
-        await chromium.close()

@@ -12,20 +12,18 @@ import time
 import pytest
 import pytest_asyncio
 
-from bench.chromium import CHROMIUM, CHROMIUM_ARGS, chromium_available
 from captioner.config import load_config
 from captioner.delivery.operator import start_operator
 from captioner.events import Status
-from tests.browser import ARTIFACTS
+from tests import browser as browsing
 from tests.conftest import REPO
 from tests.operator_fakes import FakeRecord, caption, levels, make_room, serve_bus, start_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-playwright = pytest.importorskip("playwright.async_api")
-if not chromium_available():
-    pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
+playwright = browsing.require_chromium()
 expect = playwright.expect
+browser = browsing.browser
 
 TOKEN = "browser-operator-token-0123456789"
 HOLDING = "Coffee break · Перерыв на кофе"
@@ -66,14 +64,6 @@ class Served:
         self.pipeline.publish(caption(text, id=f"c{self.n}"))
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser():
-    async with playwright.async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
-
-
 @pytest_asyncio.fixture(loop_scope="module")
 async def served():
     s = Served()
@@ -85,31 +75,11 @@ async def served():
 @pytest_asyncio.fixture(loop_scope="module")
 async def pages(browser, served, request):
     """Opens the screen and the console (signed in) side by side in one context."""
-    context = await browser.new_context(viewport={"width": 1440, "height": 900},
-                                        locale="en-US")
-    errors: list[str] = []
-    opened = []
-
-    async def open_(path: str):
-        page = await context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        opened.append(page)
-        await page.goto(served.base + path)
-        return page
-
-    screen = await open_("/screen?qr=0")
-    await expect(screen.locator("html")).to_have_attribute("data-conn", "live")
-    console = await open_(f"/operator#token={TOKEN}")
-    await expect(console.locator("html")).to_have_attribute("data-conn", "live")
-    failed_before = request.session.testsfailed
-    yield screen, console, open_
-    if request.session.testsfailed > failed_before:
-        ARTIFACTS.mkdir(exist_ok=True)
-        name = re.sub(r"[^\w.-]+", "_", request.node.name)
-        for i, page in enumerate(opened):
-            await page.screenshot(path=ARTIFACTS / f"{name}-{i}.png", full_page=True)
-    await context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    async with browsing.open_pages(browser, served.base, request, full_page=True,
+                                   viewport={"width": 1440, "height": 900}) as opened:
+        screen = await opened.open("/screen?qr=0")
+        console = await opened.open(f"/operator#token={TOKEN}")
+        yield screen, console, opened.open
 
 
 async def test_pause_shows_the_holding_message_and_resume_removes_it(served, pages):
@@ -206,7 +176,7 @@ async def test_levels_and_latency_are_shown(served, pages):
 
 async def test_a_wrong_token_asks_for_the_right_one(served, pages):
     _, _, open_ = pages
-    page = await open_("/operator#token=not-the-token")
+    page = await open_("/operator#token=not-the-token", live=False)
     await expect(page.locator("#login")).to_be_visible()
     await expect(page.locator("#login-error")).to_have_text("That token was not accepted.")
     await page.locator("#token-input").fill(TOKEN)

@@ -9,18 +9,16 @@ import time
 import pytest
 import pytest_asyncio
 
-from bench.chromium import CHROMIUM, CHROMIUM_ARGS, chromium_available
 from captioner.delivery.broadcast import Broadcaster
 from captioner.delivery.server import CaptionServer
 from captioner.events import Caption, Speaker
-from tests.browser import ARTIFACTS
+from tests import browser as browsing
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-playwright = pytest.importorskip("playwright.async_api")
-if not chromium_available():
-    pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
+playwright = browsing.require_chromium()
 expect = playwright.expect
+browser = browsing.browser
 
 MODERATOR = Speaker("Dr. Aliya Seitkali", "Moderator, Central Asia Pavilion")
 BANKER = Speaker("Michael Turner", "Asian Development Bank")
@@ -63,14 +61,6 @@ class Live:
             seq=self.seq if final else None, speaker=speaker))
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser():
-    async with playwright.async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
-
-
 @pytest_asyncio.fixture(loop_scope="module")
 async def live():
     server = Live()
@@ -81,26 +71,9 @@ async def live():
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def open_view(browser, live, request):
-    context = await browser.new_context(viewport={"width": 1280, "height": 720},
-                                        locale="en-US")
-    pages, errors = [], []
-
-    async def open_(path: str):
-        page = await context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        pages.append(page)
-        await page.goto(live.base + path)
-        await expect(page.locator("html")).to_have_attribute("data-conn", "live")
-        return page
-
-    failed_before = request.session.testsfailed
-    yield open_
-    if request.session.testsfailed > failed_before:
-        ARTIFACTS.mkdir(exist_ok=True)
-        for i, page in enumerate(pages):
-            await page.screenshot(path=ARTIFACTS / f"{request.node.name}-{i}.png")
-    await context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    """Opens a view in a fresh browser context and waits until its feed is live."""
+    async with browsing.open_pages(browser, live.base, request) as pages:
+        yield pages.open
 
 
 async def phone_paragraphs(page, want: int) -> list[dict]:

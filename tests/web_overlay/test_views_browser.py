@@ -6,24 +6,22 @@ Screenshots of every open page go to ``tests/.artifacts/`` when a test fails.
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 
 import pytest
 import pytest_asyncio
 
-from bench.chromium import CHROMIUM, CHROMIUM_ARGS, chromium_available
 from captioner.delivery.broadcast import Broadcaster
 from captioner.delivery.server import CaptionServer
 from captioner.events import Caption, Status
-from tests.browser import ARTIFACTS, alpha_at
+from tests import browser as browsing
+from tests.browser import alpha_at, wait_conn
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-playwright = pytest.importorskip("playwright.async_api")
-if not chromium_available():
-    pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
+playwright = browsing.require_chromium()
 expect = playwright.expect
+browser = browsing.browser
 
 # Caption texts of a view: [data-lang] is the pane (screen), box (overlay) or list (phone).
 FINAL = '[data-lang="{lang}"] .cap.final .text'
@@ -102,14 +100,6 @@ class Live:
         self.broadcaster.publish(Status(state=state, emitted_ns=time.time_ns(), detail=detail))
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser():
-    async with playwright.async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
-
-
 @pytest_asyncio.fixture(loop_scope="module")
 async def live():
     server = Live()
@@ -121,35 +111,8 @@ async def live():
 @pytest_asyncio.fixture(loop_scope="module")
 async def open_view(browser, live, request):
     """Opens a view in a fresh browser context and waits until its feed is live."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 720},
-                                        locale="en-US")
-    pages = []
-    errors: list[str] = []
-
-    async def open_(path: str, *, viewport: dict | None = None):
-        page = await context.new_page()
-        if viewport:
-            await page.set_viewport_size(viewport)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        pages.append(page)
-        await page.goto(live.base + path)
-        await wait_conn(page)
-        return page
-
-    failed_before = request.session.testsfailed
-    yield open_
-    if request.session.testsfailed > failed_before:
-        ARTIFACTS.mkdir(exist_ok=True)
-        name = re.sub(r"[^\w.-]+", "_", request.node.name)
-        for i, page in enumerate(pages):
-            await page.screenshot(path=ARTIFACTS / f"{name}-{i}.png")
-    await context.close()
-    assert not errors, f"JavaScript errors: {errors}"
-
-
-async def wait_conn(page, state: str = "live") -> None:
-    """Waits until the view's feed is in ``state`` (connecting, live, reconnecting)."""
-    await expect(page.locator("html")).to_have_attribute("data-conn", state)
+    async with browsing.open_pages(browser, live.base, request) as pages:
+        yield pages.open
 
 
 async def test_screen_puts_each_language_in_its_pane(live, open_view):
@@ -252,6 +215,23 @@ async def test_overlay_background_is_transparent(live, open_view):
     inside = await page.screenshot(omit_background=True, clip={
         "x": bounds["x"] + 4, "y": bounds["y"] + 4, "width": 4, "height": 4})
     assert alpha_at(inside, 1, 1) > 128  # the text box itself is drawn
+
+
+async def test_the_overlay_s_reconnecting_dot_shows_only_while_the_feed_is_away(live, open_view):
+    shown = await open_view("/overlay?lang=en")
+    hidden = await open_view("/overlay?lang=en&indicator=0")
+    live.commit("en", "Live.")
+    for page in (shown, hidden):
+        await expect_shown(page, "en", "Live.")
+        await expect(page.locator(".conn-dot")).to_have_css("opacity", "0")
+    await live.stop()
+    for page in (shown, hidden):
+        await wait_conn(page, "reconnecting")
+    await expect(shown.locator(".conn-dot")).to_have_css("opacity", "0.9")
+    await expect(hidden.locator(".conn-dot")).to_have_css("opacity", "0")  # indicator=0
+    await live.start()
+    await wait_conn(shown)
+    await expect(shown.locator(".conn-dot")).to_have_css("opacity", "0")
 
 
 async def test_screen_shows_statuses(live, open_view):

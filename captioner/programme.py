@@ -39,7 +39,8 @@ MAX_NAME_CHARS = 80
 MAX_ROLE_CHARS = 120
 MAX_TITLE_CHARS = 120
 
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+# Spreadsheets write a time of day with its seconds (15:00:00): they are left out.
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?$")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -115,11 +116,13 @@ def one_line(text: str) -> str:
 
 def _one_line_item(item: ProgrammeItem) -> ProgrammeItem:
     return replace(item, title=one_line(item.title), speakers=tuple(
-        replace(s, name=one_line(s.name), role=one_line(s.role)) for s in item.speakers))
+        replace(s, name=one_line(s.name), role=one_line(s.role),
+                language=s.language.strip().lower()) for s in item.speakers))
 
 
 def parse_time(text: str) -> str:
-    """A time of day as ``HH:MM`` (``9:30`` -> ``09:30``); empty stays empty.
+    """A time of day as ``HH:MM`` (``9:30`` -> ``09:30``, ``15:00:00`` -> ``15:00``);
+    empty stays empty.
 
     Raises:
         ValueError: not a time of day.

@@ -218,6 +218,17 @@ def test_the_schedule_says_which_item_is_on():
     assert scheduled_item(Programme((ProgrammeItem("No times"),)), time(12, 0)) is None
 
 
+def test_a_spreadsheets_seconds_and_a_capitalised_language_are_understood(tmp_path):
+    path = tmp_path / "talks.csv"
+    path.write_text("Title,Start,End,Name,Language\nOpening,09:30:00,9:40:00,A,RU\n",
+                    encoding="utf-8")
+    (opening,) = load_csv(path).items
+    assert (opening.start, opening.end) == ("09:30", "09:40")
+    assert opening.speakers[0].language == "ru"
+    cfg = load_config(write(tmp_path, TOML.replace('language = "ru"', 'language = "RU"')))
+    assert cfg.programme.items[0].speakers[0].language == "ru"
+
+
 def test_what_the_documents_show_of_an_item_and_a_speaker():
     assert item_when(ProgrammeItem("x", "09:30", "09:40")) == "09:30–09:40"
     assert item_when(ProgrammeItem("x", "09:30")) == "09:30"

@@ -52,7 +52,8 @@ export class Paragraphs {
     this.maxCommitted = options.maxCommitted ?? Infinity;
     this.pauseS = options.pauseS ?? PARAGRAPH_PAUSE_S;
     this.paras = [];               // {n, key, source, input, labelled, speaker, headed, texts, seqs, ids, endS}
-    this.partials = new Map();     // input -> {id, key, source, input, speaker, text, revision}
+    this.partials = new Map();     // input -> {id, key, source, input, speaker, text, revision, began}
+    this.partialsBegun = 0;
     this.committed = 0;            // fragments held
     this.serial = 0;
     this.revisions = new Map();    // id -> highest partial revision seen
@@ -119,6 +120,8 @@ export class Paragraphs {
     this.partials.set(input, {
       id, key: paragraphKey(msg), source: sourceOf(msg), input, text: msg.text, revision,
       speaker, who: speakerKey(speaker),
+      // When this utterance's partials began, among all the track's (see latestSpeaker).
+      began: current?.id === id ? current.began : ++this.partialsBegun,
     });
     return true;
   }
@@ -135,10 +138,15 @@ export class Paragraphs {
     return !!partial.speaker && (this.last?.who ?? "") !== partial.who;
   }
 
-  /** Who speaks in the newest text of the track: a partial's speaker, else the last paragraph's. */
+  /** Who speaks in the newest text of the track: the speaker of the partial that began
+   * last, else the last paragraph's. (The map keeps each input where it was first
+   * added, so its order is not the order the partials began in.) */
   get latestSpeaker() {
-    const partials = [...this.partials.values()];
-    const newest = partials.length ? partials[partials.length - 1] : this.last;
+    let newest = null;
+    for (const partial of this.partials.values()) {
+      if (!newest || partial.began > newest.began) newest = partial;
+    }
+    newest = newest ?? this.last;
     return newest ? newest.speaker : null;
   }
 

@@ -52,13 +52,13 @@ class Live:
         return f"http://127.0.0.1:{self.server.port}"
 
     def say(self, text: str, speaker: Speaker | None, *, id: str, lang: str = "en",
-            final: bool = True, source: str = "floor") -> None:
+            final: bool = True, source: str = "floor", input_id: str = "floor") -> None:
         if final:
             self.seq += 1
         self.broadcaster.publish(Caption(
             id=id, final=final, lang=lang, text=text, start_s=float(self.seq),
             end_s=self.seq + 1.0, emitted_ns=time.time_ns(), source=source,
-            seq=self.seq if final else None, speaker=speaker))
+            seq=self.seq if final else None, speaker=speaker, input_id=input_id))
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -145,6 +145,26 @@ async def test_the_screen_shows_the_name_alone_and_the_overlay_a_passing_label(l
     await expect(tag).to_be_visible()
     live.say("Next.", BANKER, id="floor-3")  # the same speaker: no new label
     await expect(tag).to_be_hidden(timeout=10_000)
+
+
+async def test_the_overlay_names_the_speaker_whose_words_began_last(live, open_view):
+    # The booth is still rendering the moderator into English when the banker starts
+    # speaking English on the floor, where the moderator's last words were never
+    # committed (a cough): the label names the banker, whose partial is the newer,
+    # though the floor input's partials were on the track first.
+    overlay = await open_view("/overlay?lang=en&lines=4")
+    tag = overlay.locator('.box[data-lang="en"] .speaker-tag')
+    live.say("Good", MODERATOR, id="floor-1", final=False)
+    await expect(tag).to_have_text(MODERATOR.name)
+    live.say("We are", MODERATOR, id="booth-1", final=False, source="interpretation",
+             input_id="booth")
+    live.say("Thank", BANKER, id="floor-2", final=False)
+    await expect(tag).to_have_text(BANKER.name)
+    live.say("We are glad", MODERATOR, id="booth-1", final=False, source="interpretation",
+             input_id="booth")  # the older utterance goes on: the label stays
+    live.say("Thank you", BANKER, id="floor-2", final=False)
+    await overlay.wait_for_timeout(300)
+    await expect(tag).to_have_text(BANKER.name)
 
 
 async def test_a_name_with_markup_is_shown_literally(live, open_view):

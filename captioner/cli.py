@@ -98,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", dest="resume", default=None, metavar="SESSION",
                    help="continue an earlier session folder after a restart: sequence "
                    "numbers continue, the journal is appended, viewers get the history")
-    p.add_argument("--title", default=None, help="session title, used in the folder name")
+    p.add_argument("--title", default=None,
+                   help="session title, used in the folder name and, with --bus, on the "
+                   "serving edges' venue index")
     p.add_argument("--programme", default=None, metavar="FILE.csv",
                    help="the event programme from a spreadsheet's CSV (columns title, start, "
                    "end, name, role, language, input: one row per speaker), instead of "

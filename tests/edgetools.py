@@ -114,11 +114,19 @@ async def edge(url: str, *, history: int = 500, on_change=None, settings=(),
 
 
 class FeedViewer:
-    """One viewer of one room: what it was sent, and where it would resume."""
+    """One viewer of one room: what it was sent, when, and where it would resume.
 
-    def __init__(self, room: str) -> None:
+    Args:
+        room: The room.
+        path: The feed's path: the room's on an edge (``/r/ROOM/ws``), else ``/ws`` for
+            the room's own server.
+    """
+
+    def __init__(self, room: str, path: str | None = None) -> None:
         self.room = room
+        self.path = path or f"/r/{room}/ws"
         self.messages: list[dict] = []
+        self.received_at: list[float] = []  # time.time() when each of messages came
         self.hellos: list[dict] = []
         self.changed = asyncio.Event()
         self.session: str | None = None
@@ -142,7 +150,7 @@ class FeedViewer:
         if resume and self.last_seq is not None:
             query = f"?since={self.last_seq}&session={self.session}"
         hellos = len(self.hellos)
-        ws = await connect(f"ws://127.0.0.1:{port}/r/{self.room}/ws{query}")
+        ws = await connect(f"ws://127.0.0.1:{port}{self.path}{query}")
         self.closed = asyncio.Event()
         self._task = asyncio.create_task(self._read(ws))
         await until(lambda: len(self.hellos) > hellos or self.closed.is_set(), self.changed)
@@ -158,6 +166,7 @@ class FeedViewer:
                     self.session = msg["session"]
                 else:
                     self.messages.append(msg)
+                    self.received_at.append(time.time())
                     if msg["type"] == "caption" and msg["final"]:
                         self.last_seq = msg["seq"]
                 self.changed.set()

@@ -98,9 +98,11 @@ class FakeRecord:
     """Stands in for :class:`captioner.record.current.CurrentRecord`: the journal is a
     list, and a new session is only counted (or fails, when told to)."""
 
-    def __init__(self, name: str = "session-0", offset_s: float = 0.0) -> None:
+    def __init__(self, name: str = "session-0", offset_s: float = 0.0,
+                 title: str = "") -> None:
         self.journal = FakeJournal()
         self.record = FakeSessionRecord(name, offset_s)
+        self.title = self.run_title = title
         self.new_sessions: list[str] = []
         self.fail_new_session = False
 
@@ -120,6 +122,7 @@ class FakeRecord:
         if self.fail_new_session:
             raise CaptionerError("sessions: disk full")
         self.new_sessions.append(title)
+        self.title = title or self.run_title  # as a new record without one takes the run's
         return {"name": f"session-{len(self.new_sessions)}", "path": "/x", "extra": [1]}
 
 

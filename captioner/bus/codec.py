@@ -8,7 +8,11 @@ status ``detail`` comes back equal when it is JSON data (lists, not tuples). Enc
 decoding are pure: no I/O, no event loop.
 
 Every message carries ``"v": 1``; a decoder meeting a later version raises
-:class:`CodecError` rather than guessing.
+:class:`CodecError` rather than guessing. Within version 1 fields are only ever added
+(the caption's ``speaker``, the figures' programme fields and ``title``): a message
+from an older room decodes with the field's default, and a decoder ignores the fields
+of a newer room it does not know, so the rooms, edges and archive of a venue need not be
+upgraded at once.
 """
 
 from __future__ import annotations
@@ -191,6 +195,7 @@ def encode_figures(room: str, figures: RoomFigures) -> bytes:
         "item": figures.item,
         "speaker": None if figures.speaker is None else speaker_to_data(figures.speaker),
         "auto_advance": figures.auto_advance,
+        "title": figures.title,
     }
     return _dumps({"v": CODEC_VERSION, "room": room, "type": "figures", "figures": body})
 
@@ -241,6 +246,7 @@ def decode_figures(data: bytes) -> tuple[str, RoomFigures]:
             item=None if item is None else _int(item),
             speaker=None if speaker is None else speaker_from_data(speaker),
             auto_advance=_bool(f.get("auto_advance", False)),
+            title=_str(f.get("title", "")),  # absent from a room older than the title
         )
         return str(body["room"]), figures
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

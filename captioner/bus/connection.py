@@ -3,6 +3,8 @@
 :class:`BusOptions` says where the bus is and how to log in; :class:`BusLink` holds one
 connection and opens a new one whenever it is lost (nats-py's own reconnect is off, so
 that every loss is seen and each user of the link resumes from a position it knows).
+A loss is seen by nats-py's callbacks and, since nats-py does not always call them (its
+close can fail before it does, nats.py issue 806), by the client's own closed state.
 Every failure becomes one :class:`BusError`: one line that names the bus URL (never its
 password) and what to do. Nothing here logs a credential: every message goes through
 :func:`~captioner.bus.names.redact_url` and :meth:`BusOptions.scrub`.
@@ -11,6 +13,7 @@ password) and what to do. Nothing here logs a credential: every message goes thr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds to wait for the server, for a connection and for each JetStream request.
 DEFAULT_TIMEOUT_S = 5.0
+#: How often a link looks whether its client closed without calling its callbacks.
+WATCH_S = 0.5
 
 
 class BusError(CaptionerError):
@@ -296,14 +301,14 @@ class BusLink:
         while True:
             await self._up.wait()
             session = self._session
-            if session is not None and not session.lost.is_set():
+            if session is not None and _alive(session):
                 return session
             self._up.clear()  # lost a moment ago: the keeper is replacing it
 
     @property
     def current(self) -> Session | None:
         session = self._session
-        return session if session is not None and not session.lost.is_set() else None
+        return session if session is not None and _alive(session) else None
 
     async def close(self) -> None:
         """Closes the connection and stops reconnecting."""
@@ -354,7 +359,7 @@ class BusLink:
                     continue
                 delay = self.retry_s
                 self._adopt(session)
-            await session.lost.wait()
+            await _watch(session)
             self._up.clear()
             self._session = None
             await _close_quietly(session.nc)
@@ -441,6 +446,32 @@ class BusLink:
             raise BusError(f"the bus at {redact_url(server)} does not offer TLS",
                            "turn TLS on in the server's config, or use a nats:// URL on a "
                            "trusted network", kind="tls")
+
+
+async def _watch(session: Session, every_s: float = WATCH_S) -> None:
+    """Returns once ``session`` is lost, and marks it so for its users.
+
+    nats-py calls ``disconnected_cb`` and ``closed_cb`` at the end of its close, and that
+    close can stop before (nats-py 2.16: draining a broken socket that still had data
+    to send raises, out of the very task that closes it). The client is closed all the
+    same, so its state is looked at too: a room, an edge or the archive whose server
+    went away and came back would otherwise wait forever on a connection that is gone.
+    """
+    while _alive(session):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(session.lost.wait(), every_s)
+
+
+def _alive(session: Session) -> bool:
+    """Whether ``session`` is still up; one whose client closed without its callbacks
+    is marked lost here (see :func:`_watch`)."""
+    if session.lost.is_set():
+        return False
+    if session.nc.is_closed:
+        log.debug("bus: the connection closed without saying so")
+        session.lost.set()
+        return False
+    return True
 
 
 def _said(state: LinkState) -> tuple[bool, str | None]:

@@ -59,7 +59,7 @@ class _Reader:
     subscription: Subscription
     since_seq: int | None
     next_stream_seq: int | None = None  # None: not attached yet
-    history_until: int = 0  # stream sequences up to here are history: captions only
+    history_until: int = 0  # up to here the stream held at the first attach: captions only
     attached: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -191,7 +191,11 @@ class JetStreamBus(CaptionBus):
             else:
                 reader.next_stream_seq = await self._start_after(session, reader.since_seq,
                                                                  first, last)
-        reader.history_until = last
+            # Only what the stream held at the first attach is history. After a lost
+            # connection the reader goes on from its next message, and what came
+            # meanwhile is news: a status the room republished from its journal (say
+            # ``stopped``) must not be dropped as if it were stale.
+            reader.history_until = last
         start = max(reader.next_stream_seq, first, 1)
 
         async def on_message(msg) -> None:

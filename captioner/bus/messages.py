@@ -155,6 +155,10 @@ class RoomFigures:
         item: The programme item on now (an index into ``programme.items``), or None.
         speaker: The speaker the operator set for the floor, or None.
         auto_advance: Whether the item follows the programme's schedule.
+        title: The session's title (``captioner run --title``, a resumed session's, or
+            the one the operator gave a new session); empty when it has none. It rides
+            in the figures so that a serving edge names the room on the venue index
+            from the room's first snapshot on, whenever the edge started.
     """
 
     at_ns: int
@@ -177,6 +181,7 @@ class RoomFigures:
     item: int | None = None
     speaker: ProgrammeSpeaker | None = None
     auto_advance: bool = False
+    title: str = ""
 
     @property
     def asr_seconds(self) -> float:

@@ -11,8 +11,9 @@ Where a room's state comes from (``docs/protocol.md`` has the statuses):
   ``session_resumed`` say it is on again;
 * ``paused`` and ``resumed`` (and ``listening``, as the views take it) pause and resume
   its screens, and the room's figures say ``paused`` four times a second;
-* a status whose detail has a ``title`` (``session_started`` when the operator starts a
-  new session) names it; a room without one is named by its id;
+* the room's figures carry its session's title (``captioner run --title``), and
+  ``session_started`` (the operator's new session) names it at once; a room without a
+  title is named by its id (a ``programme_item``'s title is the talk's, not the room's);
 * a room that has sent nothing (no event, no figures) for :data:`QUIET_S` is shown as
   ended too: it stopped without saying so, or it is off the bus.
 """
@@ -54,7 +55,8 @@ class RoomState:
 
     Attributes:
         room: The room id.
-        title: The session's title, from the room's statuses; empty until one says it.
+        title: The session's title, from the room's figures or statuses; empty until
+            one says it.
         paused: Whether the room's screens are paused.
         stopped: Whether the room said it stopped.
         heard_ns: When the room last emitted anything this edge saw (the room's clock).
@@ -76,7 +78,9 @@ class RoomState:
                 self.last_seq = max(self.last_seq or 0, event.seq)
             return
         state = event.state
-        title = event.detail.get("title") if isinstance(event.detail, Mapping) else None
+        # Only a new session's title names the room: a programme item's is the talk's.
+        title = event.detail.get("title") if (
+            state == SESSION_STARTED and isinstance(event.detail, Mapping)) else None
         if isinstance(title, str) and title.strip():
             self.title = title.strip()
         if state == STOPPED:
@@ -92,6 +96,8 @@ class RoomState:
         """Takes in one figures snapshot (a live room sends four a second)."""
         self._heard(figures.at_ns)
         self.paused = figures.paused
+        if figures.title.strip():  # empty: a room without a title, or older than the field
+            self.title = figures.title.strip()
 
     def heard(self, at_ns: int | None) -> None:
         """Counts the room as heard from at ``at_ns`` (a caption the listing reports)."""

@@ -187,6 +187,11 @@ class CurrentRecord:
     def journal(self) -> Journal:
         return self.record.journal
 
+    @property
+    def title(self) -> str:
+        """The current session's title (its ``session.json``'s); empty when it has none."""
+        return self.record.session.title
+
     def journal_paths(self) -> list[Path]:
         """This run's journals, oldest first (what
         :func:`captioner.record.replay.journal_replay` reads back)."""

@@ -112,7 +112,8 @@ async def build_room(cfg: Config, plan: RoomPlan, engine, source: AudioSource,
         glossary=glossary, hotwords=cfg.glossary.hotwords and bool(cfg.glossary.terms),
         live_params=live_params(cfg),
         announcements=[*([resumed] if resumed is not None else []), *statuses],
-        holding_message=cfg.server.holding_message, programme=cfg.programme)
+        holding_message=cfg.server.holding_message, programme=cfg.programme,
+        title=plan.title or "")
 
 
 async def build_translation(cfg: Config, engine, executor: Executor, glossary: Glossary,

@@ -60,6 +60,8 @@ class Room:
         holding_message: What paused screens show when the operator gives no message.
         figures_every_s: How often the figures are published.
         programme: The event programme (the speakers the operator picks from).
+        title: The session's title when it is not recorded (a record knows its own:
+            ``--title``, a resumed session's, a new session's).
     """
 
     def __init__(self, engine, source: AudioSource, bus: CaptionBus, *,
@@ -71,8 +73,9 @@ class Room:
                  policy_params: StreamingParams = StreamingParams(),
                  announcements: Iterable[Status] = (), holding_message: str = "",
                  figures_every_s: float = FIGURES_EVERY_S,
-                 programme: Programme = Programme()) -> None:
+                 programme: Programme = Programme(), title: str = "") -> None:
         self.bus = bus
+        self._title = title
         self.programme = programme
         self.source = source
         self.engine = engine
@@ -108,6 +111,13 @@ class Room:
     @property
     def inputs(self) -> tuple[str, ...]:
         return tuple(self.source.inputs)
+
+    @property
+    def title(self) -> str:
+        """The current session's title; empty when it has none."""
+        if self.record is not None:
+            return self.record.title
+        return self._title
 
     def _to_screens(self, event: Caption | Status) -> None:
         """The last sink: what the screen gate lets through goes onto the bus; a caption
@@ -195,7 +205,7 @@ class Room:
             time_offset_s=pipeline.time_offset_s,
             new_session=self.record is not None, programme=self.programme,
             item=self.controls.item, speaker=self.controls.speaker,
-            auto_advance=self.controls.auto_advance)
+            auto_advance=self.controls.auto_advance, title=self.title)
 
     # -- commands -------------------------------------------------------------------------
 

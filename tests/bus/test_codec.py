@@ -92,7 +92,7 @@ def test_figures_round_trip():
         translation_dropped=1, recording=RecordFigures("s1", "/tmp/s1", False, "disk full"),
         input_pass=2, speed=0.0, time_offset_s=3600.5, new_session=True,
         programme=PROGRAMME, item=1, speaker=PROGRAMME.items[1].speakers[1],
-        auto_advance=True)
+        auto_advance=True, title="Вода и климат · Water & climate")
     for field in dataclasses.fields(RoomFigures):  # each away from its default
         assert getattr(figures, field.name) != getattr(RoomFigures(at_ns=0), field.name), \
             field.name
@@ -102,9 +102,9 @@ def test_figures_round_trip():
 
 
 def test_figures_of_a_room_without_the_programme_still_decode():
-    # A room older than the programme sends figures without its fields.
+    # A room older than the programme (and the title) sends figures without its fields.
     body = json.loads(encode_figures("r", RoomFigures(at_ns=5)))
-    for key in ("programme", "item", "speaker", "auto_advance"):
+    for key in ("programme", "item", "speaker", "auto_advance", "title"):
         del body["figures"][key]
     assert decode_figures(json.dumps(body).encode()) == ("r", RoomFigures(at_ns=5))
     caption = json.loads(encode_published(Published("r", COMMITTED)))
@@ -136,3 +136,14 @@ def test_wrong_types_are_refused_not_coerced():
         decode_published(json.dumps(body).encode())
     with pytest.raises(CodecError, match="not a figures message"):
         decode_figures(encode_published(Published("r", STATUS)))
+
+
+def test_an_older_edge_reads_a_newer_room_s_figures_and_a_title_must_be_text():
+    # Fields are only added within version 1: what a decoder does not know, it ignores.
+    body = json.loads(encode_figures("r", RoomFigures(at_ns=5, title="Hall A")))
+    body["figures"]["from_the_future"] = {"x": 1}
+    assert decode_figures(json.dumps(body).encode()) == ("r", RoomFigures(at_ns=5,
+                                                                          title="Hall A"))
+    body["figures"]["title"] = 7
+    with pytest.raises(CodecError, match="expected text"):
+        decode_figures(json.dumps(body).encode())

@@ -263,6 +263,22 @@ async def test_the_index_lists_the_rooms_as_they_come(nats_server, tmp_path, roo
         await late.close()
 
 
+async def test_the_index_names_a_room_by_the_title_in_its_figures(nats_server, rooms,
+                                                                  edges):
+    served = await edges(nats_server.url)
+    room = rooms[0]
+    state = served.venue.rooms[room.room].state
+    async with asyncio.timeout(WAIT_S):
+        while state.title != "Hall A · Зал А":  # a room sends its figures 4 times a second
+            room.figures(title="Hall A · Зал А")
+            await asyncio.sleep(0.05)
+    _, _, body = await http_get(served.port, "/")
+    page = body.decode()
+    assert "Hall A · Зал А</a></h2>" in page and ">room-b</a></h2>" in page
+    _, _, body = await http_get(served.port, "/rooms.json")
+    assert [r["title"] for r in json.loads(body)["rooms"]] == ["Hall A · Зал А", "room-b"]
+
+
 async def test_an_edge_serves_with_the_documented_read_only_account(nats_factory, tmp_path):
     server = nats_factory(config=documented_accounts(), env={
         "PAVILION_A_PASSWORD": "pw-a", "PAVILION_B_PASSWORD": "pw-b",

@@ -57,6 +57,8 @@ def test_statuses_pause_resume_end_and_name_a_room():
     assert room.state(T0 + 10 * S) == LIVE
     room.event(status("session_started", 10, title="  "))  # a blank title names nothing
     assert room.name == "Water and climate"
+    room.event(status("programme_item", 11, item=2, title="Coffee break", by="schedule"))
+    assert room.name == "Water and climate"  # the talk on now is not the room's name
 
 
 def test_figures_say_whether_the_screens_are_paused():
@@ -65,6 +67,21 @@ def test_figures_say_whether_the_screens_are_paused():
     assert room.state(T0 + S) == PAUSED_STATE
     room.figures(RoomFigures(at_ns=T0 + S, paused=False))
     assert room.state(T0 + 2 * S) == LIVE
+
+
+def test_figures_name_a_room_by_its_session_s_title():
+    room = RoomState("pavilion-a")
+    room.figures(RoomFigures(at_ns=T0))  # a room without a title, or older than the field
+    assert room.name == "pavilion-a"
+    room.figures(RoomFigures(at_ns=T0 + S, title=" Water & climate "))
+    assert room.name == "Water & climate"
+    room.event(status("session_started", 2, title="Afternoon panel"))
+    assert room.name == "Afternoon panel"  # the operator's new session, at once
+    room.figures(RoomFigures(at_ns=T0 + 3 * S, title="Afternoon panel"))
+    room.figures(RoomFigures(at_ns=T0 + 4 * S, title=""))
+    assert room.name == "Afternoon panel"  # an empty title takes none away
+    page = index_page([room], T0 + 5 * S).decode()
+    assert "Afternoon panel" in page and room_entry(room, T0)["title"] == "Afternoon panel"
 
 
 def test_older_news_does_not_make_a_room_look_quiet():

@@ -52,8 +52,10 @@ async def test_a_new_session_takes_the_next_event_and_closes_the_old_one(tmp_pat
     current = CurrentRecord(open_record(request), request)
     sink = current.journal_sink()
     first = current.record.session
+    assert current.title == "Morning"
     sink(caption(1))
     info = await current.new_session("Afternoon")
+    assert current.title == "Afternoon"  # what the room's figures tell the venue index
     sink(caption(2))
     current.close()
     second = current.record.session

@@ -59,6 +59,19 @@ async def test_a_new_session_is_announced_and_clears_the_screens():
     assert states(screens) == ["session_started", "clear"]
 
 
+async def test_the_figures_carry_the_session_s_title_for_the_venue_index():
+    record = FakeRecord(title="Water & climate")
+    room = make_room(record=record)
+    assert room.bus.figures.title == "Water & climate"  # known before the room runs
+    await room.bus.command(Command("new_session", {"title": "Afternoon panel"}))
+    assert room.bus.figures.title == "Afternoon panel"
+    await room.bus.command(Command("new_session", {"title": ""}))
+    assert room.bus.figures.title == "Water & climate"  # untitled: the run's title
+    unrecorded = Room(FakeEngine(), FakeSource(), LocalBus(), title="Hall B")
+    assert unrecorded.bus.figures.title == "Hall B"
+    assert Room(FakeEngine(), FakeSource(), LocalBus()).bus.figures.title == ""
+
+
 async def test_without_a_record_there_is_no_new_session():
     room = Room(FakeEngine(), FakeSource(), LocalBus())
     ack = await room.bus.command(Command("new_session", {"title": ""}))

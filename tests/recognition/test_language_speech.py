@@ -20,7 +20,10 @@ pytestmark = pytest.mark.integration
 
 SPEECH = (
     ("ru", "Добрый день, уважаемые коллеги. Сегодня мы обсуждаем водные ресурсы региона."),
-    ("en", "Thank you, ladies and gentlemen."),  # a quote: about 2.5 s
+    # A quote: about 2.5 s. ("Thank you, ladies and gentlemen." was heard under AVX-512
+    # kernels without VNNI as "Thank you very much for watching", which the guards
+    # drop as a hallucination, so there was no quote left to test.)
+    ("en", "Think globally, act locally."),
     ("ru", "Это очень важный вопрос для всех наших стран."),
     ("en", "Now let me continue in English. Water resources in the region are shrinking, "
            "so we need shared solutions."),

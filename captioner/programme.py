@@ -42,6 +42,9 @@ MAX_TITLE_CHARS = 120
 # Spreadsheets write a time of day with its seconds (15:00:00): they are left out.
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?$")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# Invisible characters a copy from a web page or a document brings along: a name made of
+# them alone would head paragraphs and cues with nothing to read.
+_INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +113,9 @@ OTHER_SPEAKER = ProgrammeSpeaker(name="Question from the floor / Вопрос и
 def one_line(text: str) -> str:
     """``text`` as one line: a sheet's cell may hold a line break (Alt+Enter), and a name
     heads a paragraph, a subtitle cue or a line of the exports. Control characters go,
-    runs of white space become one space."""
-    return " ".join(_CONTROL_CHARS.sub(" ", text).split())
+    runs of white space become one space; invisible characters (zero-width spaces and
+    joiners, soft hyphens, a byte-order mark) are left out."""
+    return " ".join(_CONTROL_CHARS.sub(" ", _INVISIBLE.sub("", text)).split())
 
 
 def _one_line_item(item: ProgrammeItem) -> ProgrammeItem:

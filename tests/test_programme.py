@@ -193,6 +193,14 @@ def test_names_roles_and_titles_are_kept_on_one_line(tmp_path):
         "Sarah Lindqvist"
 
 
+def test_a_name_of_invisible_characters_is_no_name(tmp_path):
+    (item,) = parse_csv("Title,Name\nOpening,\ufeffDr.\u200b Aliya\n", "talks.csv").items
+    assert item.speakers[0].name == "Dr. Aliya"
+    with pytest.raises(ConfigError, match=r"speakers\[1\]\.name: a speaker needs a name"):
+        load_config(write(tmp_path, TOML.replace('name = "Sarah Lindqvist"',
+                                                 'name = "\u200b\u2060"')))
+
+
 def test_a_csv_that_cannot_be_read_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match="programme file not found"):
         load_csv(tmp_path / "missing.csv")

@@ -16,7 +16,7 @@ function same(a, b) {
 
 function when(item) {
   if (item.start && item.end) return `${item.start}–${item.end}`;
-  return item.start || "";
+  return item.start || (item.end ? `until ${item.end}` : "");  // as programme.item_when
 }
 
 export class ProgrammePanel {

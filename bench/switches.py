@@ -95,7 +95,7 @@ class Scored:
 
 def level(audio: np.ndarray, dbfs: float) -> np.ndarray:
     """``audio`` scaled to an RMS of ``dbfs`` (clipped to full scale)."""
-    rms = float(np.sqrt(np.mean(np.square(audio)))) if len(audio) else 0.0
+    rms = _rms(audio)
     if rms <= 0:
         return audio
     return np.clip(audio * (10 ** (dbfs / 20) / rms), -1.0, 1.0).astype(np.float32)
@@ -155,8 +155,13 @@ def bilingual_session(clips: Sequence, minutes: float, folder: Path
     return path, utterances, [audio for *_, audio in placed]
 
 
+def _rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(audio)))) if len(audio) else 0.0
+
+
 def rms_dbfs(audio: np.ndarray) -> float:
-    rms = float(np.sqrt(np.mean(np.square(audio)))) if len(audio) else 0.0
+    """The level :func:`level` sets, measured."""
+    rms = _rms(audio)
     return 20 * np.log10(rms) if rms > 0 else float("-inf")
 
 

@@ -406,14 +406,23 @@ async def test_tls_with_the_venue_ca_and_the_errors_without_it(nats_factory, lin
     assert err.value.kind == "tls" and "does not offer TLS" in err.value.message
 
 
-@pytest.mark.parametrize("crash", [False, True], ids=["stopped", "killed"])
-async def test_an_edge_rides_out_a_broker_crash(nats_server, links, tmp_path, crash):
+async def room_and_viewer(nats_server, links, tmp_path
+                          ) -> tuple[Room, BusLink, JetStreamBus, Viewer]:
+    """A room publishing on the bus, and a viewer of it on an edge's reader (its own
+    link), attached from the stream's start."""
     room = Room(links(nats_server), tmp_path / "journal.jsonl")
     await room.publisher.start()
     await room.wait_state("connected")
-    bus = await edge(links(nats_server))
+    reader = links(nats_server)
+    bus = await edge(reader)
     viewer = Viewer()
     await bus.wait_attached(bus.subscribe(viewer, since_seq=0))
+    return room, reader, bus, viewer
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["stopped", "killed"])
+async def test_an_edge_rides_out_a_broker_crash(nats_server, links, tmp_path, crash):
+    room, _, bus, viewer = await room_and_viewer(nats_server, links, tmp_path)
     for n in range(1, 6):
         room.say(partial(n), caption(n))
     await viewer.wait_seq(5)
@@ -438,13 +447,7 @@ async def test_a_connection_nats_py_closes_without_a_word_is_opened_again(nats_s
     # callbacks (its close raises first when the socket broke with data still to send,
     # nats.py issue 806): seen with a broker stopped mid-session. Here the close skips
     # them on purpose, as it then does.
-    room = Room(links(nats_server), tmp_path / "journal.jsonl")
-    await room.publisher.start()
-    await room.wait_state("connected")
-    reader = links(nats_server)
-    bus = await edge(reader)
-    viewer = Viewer()
-    await bus.wait_attached(bus.subscribe(viewer, since_seq=0))
+    room, reader, bus, viewer = await room_and_viewer(nats_server, links, tmp_path)
     room.say(caption(1))
     await viewer.wait_seq(1)
     first = reader.current
@@ -463,13 +466,7 @@ async def test_a_connection_nats_py_closes_without_a_word_is_opened_again(nats_s
 
 async def test_statuses_said_while_an_edge_was_away_reach_it_when_it_is_back(
         nats_server, links, tmp_path):
-    room = Room(links(nats_server), tmp_path / "journal.jsonl")
-    await room.publisher.start()
-    await room.wait_state("connected")
-    reader = links(nats_server)
-    bus = await edge(reader)
-    viewer = Viewer()
-    await bus.wait_attached(bus.subscribe(viewer, since_seq=0))
+    room, reader, bus, viewer = await room_and_viewer(nats_server, links, tmp_path)
     room.say(caption(1))
     await viewer.wait_seq(1)
     # The edge comes back only once the room has republished the outage from its

@@ -68,8 +68,6 @@ from bench.bus_nodes import (
     EdgeSpec,
     RoomsSpec,
     edge_process,
-    proc_cpu_s,
-    proc_mem_mb,
     rooms_process,
 )
 from bench.bus_report import describe_run, figures, message_sizes, summary
@@ -78,7 +76,7 @@ from bench.bus_viewers import run as run_viewers
 from bench.machine import describe
 from bench.nats_server import NatsServer
 from bench.viewer_client import ClientPlan
-from bench.viewers import cpu_times, pct, raise_fd_limit
+from bench.viewers import cpu_times, pct, proc_cpu_s, proc_mem_mb, raise_fd_limit
 
 # -- one run -----------------------------------------------------------------------------------
 

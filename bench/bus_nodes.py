@@ -22,7 +22,6 @@ import asyncio
 import functools
 import gc
 import logging
-import os
 import random
 import resource
 import socket
@@ -32,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
+from bench.viewers import proc_cpu_s, proc_mem_mb
 from captioner.bus.base import CaptionBus
 from captioner.bus.messages import Published
 from captioner.events import Caption, Word
@@ -135,34 +135,6 @@ async def play(buses: list[CaptionBus], beats: list[Beat], t0_ns: int,
 
 
 # -- measuring a process -----------------------------------------------------------------------
-
-
-def proc_cpu_s(pid: int | str = "self") -> float:
-    """User + system CPU seconds of a process, from /proc (NaN where it cannot be read)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        if pid == "self":
-            usage = resource.getrusage(resource.RUSAGE_SELF)
-            return usage.ru_utime + usage.ru_stime
-        return float("nan")
-
-
-def proc_mem_mb(pid: int | str = "self") -> tuple[float, float]:
-    """(RSS now, peak RSS) of a process in MiB, from /proc."""
-    now = peak = float("nan")
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    now = int(line.split()[1]) / 1024
-                elif line.startswith("VmHWM:"):
-                    peak = int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return now, peak
 
 
 async def recv(conn: Connection, timeout_s: float):

@@ -74,22 +74,24 @@ def raise_fd_limit(wanted: int) -> int:
     return soft
 
 
-def _proc_cpu_s() -> float:
-    """User + system CPU seconds of this process, from /proc/self/stat (or getrusage)."""
+def proc_cpu_s(pid: int | str = "self") -> float:
+    """User + system CPU seconds of a process, from /proc (NaN where it cannot be read)."""
     try:
-        with open("/proc/self/stat", encoding="ascii") as fh:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
+        if pid == "self":
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            return usage.ru_utime + usage.ru_stime
+        return float("nan")
 
 
-def _proc_mem_mb() -> tuple[float, float]:
-    """(RSS now, peak RSS) of this process in MiB, from /proc/self/status."""
+def proc_mem_mb(pid: int | str = "self") -> tuple[float, float]:
+    """(RSS now, peak RSS) of a process in MiB, from /proc."""
     now = peak = float("nan")
     try:
-        with open("/proc/self/status", encoding="ascii") as fh:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
             for line in fh:
                 if line.startswith("VmRSS:"):
                     now = int(line.split()[1]) / 1024
@@ -217,7 +219,7 @@ async def _serve(conn: Connection, args: argparse.Namespace) -> None:
         # path holds, and the server's own buffers would take many minutes to fill.
         for sock in getattr(getattr(server, "_server", None), "sockets", ()):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, args.server_sndbuf)
-    conn.send(("port", server.port, _proc_mem_mb()[0]))
+    conn.send(("port", server.port, proc_mem_mb()[0]))
     try:
         if await _recv(conn, args.connect_timeout + 30) != "go":
             return
@@ -231,7 +233,7 @@ async def _publish(broadcaster: Broadcaster, args: argparse.Namespace) -> dict:
     """Publishes the stream on schedule and measures the server while it does."""
     loop = asyncio.get_running_loop()
     viewers_at_start = broadcaster.viewer_count
-    rss_connected = _proc_mem_mb()[0]
+    rss_connected = proc_mem_mb()[0]
     lateness_ms = array("d")
     publish_us = array("d")
     sizes: list[int] = []
@@ -241,7 +243,7 @@ async def _publish(broadcaster: Broadcaster, args: argparse.Namespace) -> dict:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    cpu0, t0, stat0 = _proc_cpu_s(), loop.time(), cpu_times()
+    cpu0, t0, stat0 = proc_cpu_s(), loop.time(), cpu_times()
     watch = _Watch(broadcaster, t0)
     watcher = asyncio.create_task(watch.run())
     committed = partials = 0
@@ -260,7 +262,7 @@ async def _publish(broadcaster: Broadcaster, args: argparse.Namespace) -> dict:
         if len(sizes) < 2 * (args.partials_per_committed + 1):
             sizes.append(len(dumps(caption_to_dict(caption))))
     wall_s = loop.time() - t0
-    cpu_s = _proc_cpu_s() - cpu0
+    cpu_s = proc_cpu_s() - cpu0
     machine_busy = cpu_busy(stat0, cpu_times())
     # Let the last messages and any pending cut-offs go out before counting.
     await asyncio.sleep(args.drain)
@@ -277,7 +279,7 @@ async def _publish(broadcaster: Broadcaster, args: argparse.Namespace) -> dict:
         "queued": {"first_s": watch.first_queued_s, "deepest": watch.deepest},
         "committed": committed, "partials": partials, "sizes": sizes,
         "cpu_s": cpu_s, "wall_s": wall_s, "rss_connected": rss_connected,
-        "rss_peak": _proc_mem_mb()[1], "machine_busy": machine_busy,
+        "rss_peak": proc_mem_mb()[1], "machine_busy": machine_busy,
         "publish_us": publish_us.tobytes(), "lateness_ms": lateness_ms.tobytes(),
         "profile": profile_text,
     }

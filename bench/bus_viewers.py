@@ -14,15 +14,13 @@ from __future__ import annotations
 import base64
 import errno
 import os
-import resource
 import select
 import socket
-import time
 from array import array
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from bench.viewer_client import SO_TIMESTAMPNS, ClientPlan, Swarm, _Viewer
+from bench.viewer_client import SO_TIMESTAMPNS, ClientPlan, Swarm, _Viewer, serve_parent
 
 
 @dataclass(frozen=True)
@@ -160,11 +158,6 @@ class RoomSwarm(Swarm):
         return out
 
 
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run(conn: Connection, plan: ClientPlan, fast_targets: list[Target],
         slow_targets: list[Target], nice: int = 0) -> None:
     """Entry point of a viewer process.
@@ -182,31 +175,7 @@ def run(conn: Connection, plan: ClientPlan, fast_targets: list[Target],
         # an edge makes the edge late.
         os.nice(nice)
     swarm = RoomSwarm(plan, fast_targets, slow_targets)
-    try:
-        connect_s = swarm.connect()
-        conn.send(("ready", {"opened": swarm.opened, "failed": dict(swarm.failed),
-                             "connect_s": connect_s}))
-        swarm.epoll.register(conn.fileno(), select.EPOLLIN)
-        cpu0, wall0 = _cpu_s(), time.monotonic()
-        deadline = wall0 + plan.run_timeout_s
-        stop = False
-        while not stop and time.monotonic() < deadline:
-            for fd, _mask in swarm._poll(0.5):
-                while fd == conn.fileno() and conn.poll():
-                    command = conn.recv()
-                    if command == "measure":
-                        swarm.mark()
-                        cpu0, wall0 = _cpu_s(), time.monotonic()
-                    elif command == "stop":
-                        stop = True
-                        break
-        cpu_s, wall_s = _cpu_s() - cpu0, time.monotonic() - wall0
-        out = swarm.results()
-        out.update(cpu_s=cpu_s, wall_s=wall_s,
-                   max_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-        conn.send(("results", out))
-    finally:
-        swarm.close()
+    serve_parent(swarm, plan, conn, on_measure=swarm.mark)
 
 
 def lag_ms(results: list[dict]) -> array:

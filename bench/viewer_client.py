@@ -33,6 +33,7 @@ import socket
 import struct
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
@@ -382,7 +383,16 @@ def run(plan: ClientPlan, conn: Connection) -> None:
     """
     if plan.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {plan.cpu})
-    swarm = Swarm(plan)
+    serve_parent(Swarm(plan), plan, conn)
+
+
+def serve_parent(swarm: Swarm, plan: ClientPlan, conn: Connection,
+                 on_measure: Callable[[], None] | None = None) -> None:
+    """Connects ``swarm``'s viewers, says ``("ready", info)`` over ``conn``, reads until
+    the parent says ``"stop"`` (or ``plan.run_timeout_s`` is up) and sends
+    ``("results", dict)``, with this process's CPU and wall seconds since it was ready,
+    or since the parent's ``"measure"`` (which also calls ``on_measure``). Closes the
+    swarm either way."""
     try:
         connect_s = swarm.connect()
         conn.send(("ready", {"opened": swarm.opened, "failed": dict(swarm.failed),
@@ -393,8 +403,15 @@ def run(plan: ClientPlan, conn: Connection) -> None:
         stop = False
         while not stop and time.monotonic() < deadline:
             for fd, _mask in swarm._poll(0.5):
-                if fd == conn.fileno() and conn.poll():
-                    stop = conn.recv() == "stop"
+                while fd == conn.fileno() and not stop and conn.poll():
+                    command = conn.recv()
+                    if command == "measure" and on_measure is not None:
+                        on_measure()
+                        cpu0, wall0 = _cpu_s(), time.monotonic()
+                    elif command == "stop":
+                        stop = True
+                if stop:
+                    break
         cpu_s, wall_s = _cpu_s() - cpu0, time.monotonic() - wall0
         out = swarm.results()
         out.update(cpu_s=cpu_s, wall_s=wall_s,

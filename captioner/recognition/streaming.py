@@ -91,6 +91,12 @@ class StreamingParams:
 ONE_WORD_NEAR_S = 0.3
 
 
+# A final pass whose words end within this share of the shown words' time failed (see
+# StreamingPolicy._fell_short): a provisional tail it rightly drops, a "Thank you." read
+# into the silence after the speech, is a short part of what the screens show.
+FELL_SHORT = 1 / 3
+
+
 def _key(word: Word) -> str:
     return normalise(word.text)
 
@@ -276,6 +282,14 @@ class StreamingPolicy:
             if to_commit:
                 log.debug("%s: final pass stopped short of the committed words; "
                           "committing %r as shown", self.input_id, _join(to_commit))
+        elif final and self._fell_short(utt, fresh, audio_end_s):
+            # The final pass heard the audio of the words the screens show and made out
+            # only the first of them: it failed, and the provisional reading is the
+            # better one. en_pisets_neural_networks at -35 dBFS: "Neural Networks are
+            # good" from the last provisional pass, "Ne Ne" from the final one.
+            log.debug("%s: final pass read %r where the last pass read %r; committing "
+                      "that", self.input_id, _join(fresh), _join(utt.tentative))
+            to_commit, tentative = list(utt.tentative), []
         elif final:
             # The final pass (longer window, more context) has the last word.
             to_commit, tentative = fresh, []
@@ -335,6 +349,17 @@ class StreamingPolicy:
         jitter of a committed word read again)."""
         return bool(words) and (
             words[-1].end_s > self.commit_point_s + self.params.overlap_tolerance_s)
+
+    @staticmethod
+    def _fell_short(utt: _Utterance, fresh: Sequence[Word], audio_end_s: float) -> bool:
+        """Whether a final pass over all of the tentative words' audio gave words, but
+        fewer than they are, over less than a third of their time (see FELL_SHORT)."""
+        shown = utt.tentative
+        if not fresh or not shown or len(fresh) >= len(shown) or (
+                audio_end_s < shown[-1].end_s):
+            return False
+        span = shown[-1].end_s - shown[0].start_s
+        return fresh[-1].end_s - shown[0].start_s < FELL_SHORT * span
 
     def _opening_after_a_switch(self, utt: _Utterance) -> bool:
         return (utt.opening(self.params.opening_s) and self._previous_lang is not None

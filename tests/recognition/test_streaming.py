@@ -334,6 +334,28 @@ def test_words_on_screen_are_committed_when_the_final_pass_stops_short():
     assert [(c.text, c.final) for c in out] == [("нашими странами.", True)]
 
 
+@pytest.mark.parametrize("final_words, committed", [
+    # en_pisets_neural_networks at -35 dBFS: the last provisional pass read the whole
+    # sentence, the final pass over the same audio only its first sounds.
+    (timed(("Ne", 0.0, 0.04), ("Ne", 0.04, 0.22)), "Neural Networks are good"),
+    # A final pass that drops a provisional tail read into the silence keeps the rest.
+    (timed(("Neural", 0.0, 0.24), ("Networks", 0.24, 0.82)), "Neural Networks"),
+    # One that reads as many words reads them its own way.
+    (timed(("Neural", 0.0, 0.24), ("networks", 0.24, 0.82), ("are", 0.82, 0.96),
+           ("fine", 0.96, 1.22)), "Neural networks are fine"),
+])
+def test_a_final_pass_that_made_out_only_the_first_sounds_does_not_replace_the_words_shown(
+        final_words, committed):
+    p = policy()
+    p.on_hypothesis(timed(("Neural", 0.0, 0.22), ("Networks", 0.22, 0.78)), 0.8)
+    p.on_hypothesis(timed(("Ne", 0.0, 0.08), ("Ne", 0.08, 0.30)), 1.3)
+    p.on_hypothesis(timed(("Neural", 0.0, 0.24), ("Networks", 0.24, 0.82),
+                          ("are", 0.82, 0.96), ("good", 0.96, 1.22)), 1.8)
+    assert p._utt.committed == []  # each pass read it otherwise than the one before
+    out = p.on_hypothesis(final_words, 1.69, final=True)
+    assert [(c.text, c.final) for c in out] == [(committed, True)]
+
+
 def test_final_pass_that_rereads_committed_words_decides_the_tail():
     p = policy()
     p.on_hypothesis(words("between our"), 0.8)

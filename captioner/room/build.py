@@ -25,9 +25,9 @@ from captioner.languages import other
 from captioner.programme import programme_to_data
 from captioner.recognition.schedule import LiveParams
 from captioner.record.current import CurrentRecord, RecordRequest, open_record
-from captioner.room.controls import Controls
+from captioner.room.controls import restored
 from captioner.room.pipeline import TranslationFactory
-from captioner.room.room import Room, retained_captions
+from captioner.room.room import Room, resumed_statuses, retained_captions
 from captioner.routing.glossary import Glossary
 from captioner.routing.tracks import TrackRouter
 from captioner.states import (
@@ -105,8 +105,8 @@ async def build_room(cfg: Config, plan: RoomPlan, engine, source: AudioSource,
     bus = LocalBus(plan.room, retained=retained_captions(record))
     return Room(
         engine, source, bus, labels={i.id: i.source for i in plan.inputs},
-        controls=Controls(forced_language=plan.language,
-                          item=0 if cfg.programme.items else None), record=record,
+        controls=restored(resumed_statuses(record), cfg.programme, plan.language),
+        record=record,
         translation=translation,
         router=TrackRouter(cfg.translation.booth_hold_s, translate=translation is not None),
         glossary=glossary, hotwords=cfg.glossary.hotwords and bool(cfg.glossary.terms),

@@ -7,7 +7,9 @@ over the bus. Nothing here does I/O.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import time as time_of_day
 
@@ -23,6 +25,8 @@ from captioner.programme import (
     speaker_to_data,
 )
 from captioner.states import PROGRAMME_ITEM, SPEAKER_SET
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,6 +88,38 @@ class Outcome:
     events: tuple[Status, ...] = ()
     changed: bool = True
     new_session: str | None = None
+
+
+def restored(statuses: Iterable[Status], programme: Programme = Programme(),
+             forced_language: str | None = None) -> Controls:
+    """The controls a continued session (``--session``) starts with: the speaker and
+    the programme item its journal last recorded, and whether the item followed the
+    schedule, so captions after a restart carry the name they carried before it.
+    Pausing, the forced language and switched-off inputs start afresh, as in any run.
+
+    Args:
+        statuses: The journal's statuses, in order.
+        programme: The room's programme: an item it no longer has is not restored.
+        forced_language: The language this run was started with (``--language``).
+    """
+    controls = Controls(forced_language=forced_language, item=0 if programme.items else None)
+    for status in statuses:
+        detail = status.detail or {}
+        if status.state == SPEAKER_SET:
+            try:
+                controls.speaker = (None if detail.get("name") is None
+                                    else speaker_from_data(detail))
+            except (TypeError, KeyError):
+                log.warning("journal: a speaker_set status without a speaker was skipped")
+        elif status.state == PROGRAMME_ITEM:
+            item = detail.get("item")
+            if item is None or (isinstance(item, int) and 0 <= item < len(programme.items)):
+                controls.item = item
+            if isinstance(detail.get("auto"), bool):
+                controls.auto_advance = detail["auto"]
+            elif detail.get("by") == "schedule":
+                controls.auto_advance = True  # the schedule moves the item only then
+    return controls
 
 
 def _item_status(programme: Programme, item: int | None, now: int, by: str,

@@ -250,6 +250,13 @@ class Room:
         return info
 
 
+def resumed_statuses(record: CurrentRecord | None) -> Sequence[Status]:
+    """The statuses a resumed session's journal holds (the operator's last settings)."""
+    if record is None or record.journal.resumed_from is None:
+        return ()
+    return tuple(record.journal.resumed_from.statuses)
+
+
 def retained_captions(record: CurrentRecord | None) -> Sequence[Caption]:
     """The committed captions of a resumed session, for the bus to replay to viewers."""
     if record is None or record.journal.resumed_from is None:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from captioner.config import Config, SessionConfig, TranslationConfig
-from captioner.events import Caption, Status
+from captioner.events import Caption, Speaker, Status
 from captioner.record.journal import Journal
 from captioner.record.session import SessionDir
 from captioner.room.build import RoomPlan, build_room, build_translation
@@ -70,11 +70,16 @@ def test_a_broken_package_is_degraded_and_whisper_stands_in(tmp_path, monkeypatc
 
 
 def resumable(root: Path, captions: int) -> SessionDir:
-    """A recorded session whose first run committed ``captions`` captions."""
+    """A recorded session whose first run committed ``captions`` captions, with a
+    speaker set after the first."""
     session = SessionDir.create(root, "Side event", inputs=["floor"])
     with Journal(session.journal_path) as journal:
         for seq in range(1, captions + 1):
             assert journal.append(caption(seq))
+            if seq == 1:
+                assert journal.append(Status("speaker_set", 5, detail={
+                    "name": "Dr. Aliya Seitkali", "role": "Moderator", "language": "ru",
+                    "input": "", "by": "operator"}))
     session.close()
     return SessionDir.open(session.path)
 
@@ -96,5 +101,9 @@ async def test_a_resumed_room_numbers_on_and_retains_what_was_said(tmp_path):
             assert [s.state for s in got if isinstance(s, Status)] == [
                 "listening", "session_resumed"]
             assert room.pipeline.time_offset_s == room.record.record.offset_s
+            # The speaker set before the restart still names the floor's captions.
+            assert room.controls.speaker_for("floor") == Speaker("Dr. Aliya Seitkali",
+                                                                 "Moderator")
+            assert room.controls.language_hint("floor") == "ru"
         finally:
             room.record.close()

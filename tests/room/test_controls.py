@@ -6,9 +6,9 @@ from datetime import time
 
 from captioner.bus.messages import Command
 from captioner.delivery.control import parse_command
-from captioner.events import Speaker
+from captioner.events import Speaker, Status
 from captioner.programme import OTHER_SPEAKER, Programme, ProgrammeItem, ProgrammeSpeaker
-from captioner.room.controls import Controls, apply, follow_schedule
+from captioner.room.controls import Controls, apply, follow_schedule, restored
 
 INPUTS = ("floor", "booth")
 
@@ -145,3 +145,30 @@ def test_a_speaker_of_another_item_stops_following_the_schedule_too():
     assert out.events[0].detail["auto"] is False
     assert follow_schedule(controls, PROGRAMME, time(15, 5)).events == ()  # not undone
     assert controls.speaker == PROGRAMME.items[1].speakers[1]
+
+
+def test_a_continued_session_starts_with_the_speaker_and_item_its_journal_recorded():
+    controls, journal = Controls(item=0), []
+
+    def run(msg):
+        out = apply(parse(msg, programme=PROGRAMME), controls, programme=PROGRAMME)
+        journal.extend(out.events)
+        # What a restart reads back from the journal is what the room had.
+        again = restored(journal, PROGRAMME, forced_language="en")
+        assert (again.speaker, again.item, again.auto_advance) == (
+            controls.speaker, controls.item, controls.auto_advance), msg
+        assert again.forced_language == "en" and not again.paused
+
+    assert restored([], PROGRAMME).item == 0 and restored([], Programme()).item is None
+    run({"cmd": "speaker", "item": 1, "speaker": 0})
+    run({"cmd": "pause"})
+    run({"cmd": "item", "auto": True})
+    journal.extend(follow_schedule(controls, PROGRAMME, time(15, 5)).events)
+    assert restored(journal, PROGRAMME).item == 0 == controls.item
+    run({"cmd": "speaker", "other": True})
+    run({"cmd": "item", "item": 1})
+    run({"cmd": "speaker", "none": True})
+    # An item the programme no longer has is not restored; a damaged status is skipped.
+    shorter = Programme(PROGRAMME.items[:1])
+    assert restored(journal, shorter).item == 0
+    assert restored([Status("speaker_set", 1, detail={"name": ["x"]})]).speaker is None

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from captioner.errors import CaptionerError
-from captioner.events import Caption, Speaker, Status
+from captioner.events import Caption, Status
 from captioner.record.transcript import (
     LEGEND,
     SOURCE_LABELS,
@@ -22,6 +22,7 @@ from captioner.record.transcript import (
     header_facts,
     make_clock,
     programme_lines,
+    speaker_heads,
     title_of,
 )
 
@@ -96,7 +97,10 @@ def render_docx(doc: Transcript, langs: Sequence[str], wall_clock: bool = False)
         (r.start_s, r) for r in align_rows(doc.captions, langs)]
     rows.extend((gap_time(s, doc.started_at), s) for s in doc.gaps)
     rows.sort(key=lambda item: item[0])
-    speakers: dict[str, Speaker | None] = {}  # per language column, the last one named
+    # A speaker is named where they change in a language's column.
+    in_order = [cap for _, item in rows if not isinstance(item, Status)
+                for lang in langs if (cap := item.cells.get(lang)) is not None]
+    heads = dict(zip(map(id, in_order), speaker_heads(in_order), strict=True))
     for t_s, item in rows:
         cells = table.add_row().cells
         cells[0].text = clock(t_s)
@@ -109,13 +113,13 @@ def render_docx(doc: Transcript, langs: Sequence[str], wall_clock: bool = False)
             if cap is None:
                 continue
             para = cells[col].paragraphs[0]
-            if cap.speaker is not None and speakers.get(lang) != cap.speaker:
-                # A change of speaker in this column: the name, in bold, above the text.
-                para.add_run(cap.speaker.name).bold = True
-                if cap.speaker.role:
-                    para.add_run(f", {cap.speaker.role}").italic = True
+            head = heads[id(cap)]
+            if head is not None:
+                # The name, in bold, above the text.
+                para.add_run(head.name).bold = True
+                if head.role:
+                    para.add_run(f", {head.role}").italic = True
                 para = cells[col].add_paragraph()
-            speakers[lang] = cap.speaker
             label = para.add_run(SOURCE_LABELS.get(cap.source, cap.source) + ": ")
             label.italic = True
             label.font.size = Pt(8)

@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: session.root from the config)")
     p.add_argument("--session", dest="resume", default=None, metavar="SESSION",
                    help="continue an earlier session folder after a restart: sequence "
-                   "numbers continue, the journal is appended, viewers get the history")
+                   "numbers continue, the journal is appended, viewers get the history, and the "
+                   "speaker and programme item set before it are set again")
     p.add_argument("--title", default=None,
                    help="session title, used in the folder name and, with --bus, on the "
                    "serving edges' venue index")

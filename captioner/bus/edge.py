@@ -156,25 +156,40 @@ class JetStreamBus(CaptionBus):
     # -- following the stream ---------------------------------------------------------------
 
     async def _follow(self, reader: _Reader) -> None:
+        said = ""  # what the last failed attempt logged: the same again is no news
         while not reader.subscription.closed:
             session = await self._link.session()
             consumer = None
             try:
                 consumer = await self._attach(session, reader)
                 reader.attached.set()
+                if said:
+                    log.info("bus: room %s: reading its stream now", self.room)
+                    said = ""
                 await session.lost.wait()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 if not session.lost.is_set():
-                    log.info("bus: room %s: cannot read the stream yet (%s); trying again",
-                             self.room, self._link.options.scrub(repr(exc)))
+                    why = self._why_not(exc)
+                    log.log(logging.DEBUG if why == said else logging.INFO,
+                            "bus: room %s: %s; trying again every %g s", self.room, why,
+                            self._retry_s)
+                    said = why
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(session.lost.wait(), self._retry_s)
             finally:
                 if consumer is not None and not session.lost.is_set():
                     with contextlib.suppress(Exception):
                         await consumer.unsubscribe()
+
+    def _why_not(self, exc: Exception) -> str:
+        """Why the room's stream cannot be read, in words."""
+        import nats.js.errors
+
+        if isinstance(exc, nats.js.errors.NotFoundError):
+            return "no stream on the bus yet (the room has not published)"
+        return f"cannot read the stream ({self._link.options.scrub(repr(exc))})"
 
     async def _attach(self, session: Session, reader: _Reader):
         """An ordered consumer for ``reader`` from where it is (or where it starts)."""

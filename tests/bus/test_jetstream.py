@@ -7,6 +7,7 @@ timeout that only a broken build reaches.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -569,3 +570,45 @@ async def test_captions_held_by_a_paused_screen_stay_off_the_bus(nats_server, li
     assert viewer.seqs == [1, 2, 4, 5, 8]
     await bus.close()
     await room.close()
+
+
+class Said(logging.Handler):
+    """What the edge logs, by level, with an event set at each line."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[tuple[int, str]] = []
+        self.changed = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.levelno, record.getMessage()))
+        self.changed.set()
+
+    def at(self, level: int, room: str) -> list[str]:
+        return [text for lvl, text in self.lines if lvl == level and f" {room}:" in text]
+
+
+async def test_an_edge_waiting_for_a_room_says_why_once_and_when_it_reads(
+        nats_server, links, tmp_path):
+    logger, said = logging.getLogger("captioner.bus.edge"), Said()
+    logger.addHandler(said)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)  # setLevel, not .level: it clears the logger's cache
+    try:
+        bus = await edge(links(nats_server), "room-late")  # a room no test made
+        viewer = Viewer()
+        subscription = bus.subscribe(viewer, since_seq=0)
+        await until(lambda: len(said.at(logging.DEBUG, "room-late")) >= 3, said.changed)  # quietly
+        assert said.at(logging.INFO, "room-late") == [
+            "bus: room room-late: no stream on the bus yet (the room has not published); "
+            "trying again every 0.05 s"]
+        room = Room(links(nats_server), tmp_path / "journal.jsonl", room="room-late")
+        await room.publisher.start()
+        await bus.wait_attached(subscription)
+        room.say(caption(1))
+        await viewer.wait_seq(1)
+        assert said.at(logging.INFO, "room-late")[1:] == [
+            "bus: room room-late: reading its stream now"]
+    finally:
+        logger.removeHandler(said)
+        logger.setLevel(level)

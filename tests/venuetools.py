@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from websockets.exceptions import WebSocketException
@@ -69,20 +70,29 @@ class Child:
                        timeout_s: float = WAIT_S) -> re.Match:
         """The ``times``-th line that matches the regular expression ``pattern``, once it
         came; fails if the command ends first."""
+        regex = re.compile(pattern)
+
+        def found() -> list[re.Match]:
+            return [m for m in map(regex.search, self.lines) if m]
+
+        await self.until(lambda: len(found()) >= times, repr(pattern), timeout_s=timeout_s)
+        return found()[times - 1]
+
+    async def until(self, predicate: Callable[[], bool], what: str, *,
+                    timeout_s: float = WAIT_S) -> None:
+        """Waits until ``predicate()`` holds, looking again at each line it writes;
+        fails, saying ``what`` it waited for, if the command ends first."""
         assert self.proc is not None
         try:
             async with asyncio.timeout(timeout_s):
-                while True:
-                    found = [m for m in map(re.compile(pattern).search, self.lines) if m]
-                    if len(found) >= times:
-                        return found[times - 1]
+                while not predicate():
                     if self._reader is not None and self._reader.done():
-                        raise AssertionError(f"{self.name} ended before {pattern!r}:\n"
+                        raise AssertionError(f"{self.name} ended before {what}:\n"
                                              f"{self.text[-4000:]}")
                     self.changed.clear()
                     await self.changed.wait()
         except TimeoutError:
-            raise AssertionError(f"{self.name} never said {pattern!r}:\n"
+            raise AssertionError(f"{self.name} never said {what}:\n"
                                  f"{self.text[-4000:]}") from None
 
     async def stop(self, sig: int = signal.SIGTERM, timeout_s: float = WAIT_S) -> int:

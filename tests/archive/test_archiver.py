@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import nats
@@ -34,7 +34,8 @@ from tests.archive.scripted import (
     script,
     status,
 )
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
+from tests.venuetools import Child
 
 pytestmark = pytest.mark.integration
 
@@ -199,55 +200,23 @@ async def test_a_full_disk_is_said_and_nothing_is_acknowledged_until_it_has_room
 # -- the command ------------------------------------------------------------------------------
 
 
-class Process:
-    """``captioner archive`` as a subprocess, its stderr read as it comes."""
-
-    def __init__(self, *args: str) -> None:
-        self.args = [sys.executable, "-m", "captioner", "archive", *args]
-        self.lines = Lines()
-        self.proc: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task | None = None
-
-    async def start(self) -> Process:
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE)
-        self._reader = asyncio.get_running_loop().create_task(self._read())
-        return self
-
-    async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        async for raw in self.proc.stderr:
-            self.lines(raw.decode("utf-8", "replace").rstrip("\n"))
-
-    async def archived(self, room: str, seq: int) -> None:
-        """Waits for the (debug) line that says caption ``seq`` is acknowledged."""
-        async with asyncio.timeout(WAIT_S):
-            while True:
-                for line in self.lines.got:
-                    mark = f"room {room}: archived up to caption "
-                    if mark in line and int(line.split(mark)[1].split()[0]) >= seq:
-                        return
-                self.lines.changed.clear()
-                await self.lines.changed.wait()
-
-    async def end(self, sig: int) -> int:
-        assert self.proc is not None and self._reader is not None
-        self.proc.send_signal(sig)
-        async with asyncio.timeout(WAIT_S):
-            code = await self.proc.wait()
-            await self._reader
-        return code
+async def archived_up_to(process: Child, room: str, seq: int) -> None:
+    """Waits for the (debug) line of ``captioner archive`` that says caption ``seq`` of
+    ``room`` is acknowledged."""
+    mark = f"room {room}: archived up to caption "
+    await process.until(lambda: any(
+        mark in line and int(line.split(mark)[1].split()[0]) >= seq
+        for line in process.lines), f"{mark}{seq}", timeout_s=WAIT_S)
 
 
 @pytest.fixture
 def archive_process():
     """Builds ``captioner archive`` subprocesses; any still running are killed after."""
-    made: list[Process] = []
+    made: list[Child] = []
 
-    def build(server: broker.NatsServer, root: Path) -> Process:
-        made.append(Process("--bus", server.url, "--sessions", str(root), "--poll-s", "0.1",
-                            "-vv"))
+    def build(server: broker.NatsServer, root: Path) -> Child:
+        made.append(Child("captioner archive", "archive", "--bus", server.url, "--sessions",
+                          str(root), "--poll-s", "0.1", "-vv"))
         return made[-1]
 
     yield build
@@ -266,11 +235,11 @@ async def test_an_archive_killed_mid_session_goes_on_where_it_stopped(nats_serve
         room.say(*script(room.room, 1, 10))
     first = await archive_process(nats_server, root).start()
     for room in rooms:
-        await first.archived(room.room, 10)
+        await archived_up_to(first, room.room, 10)
     for room in rooms:
         room.say(*script(room.room, 11, 25))
-    await first.archived("pavilion-a", 12)
-    assert await first.end(signal.SIGKILL) == -signal.SIGKILL  # while the rooms talk on
+    await archived_up_to(first, "pavilion-a", 12)
+    assert await first.stop(signal.SIGKILL, WAIT_S) == -signal.SIGKILL  # while the rooms talk on
     a, b = rooms
     a.say(new_session(26, "Afternoon"), *script("pavilion-a", 26, 40))
     b.say(*script("pavilion-b", 26, 40))
@@ -278,10 +247,10 @@ async def test_an_archive_killed_mid_session_goes_on_where_it_stopped(nats_serve
     second = await archive_process(nats_server, root).start()
     for room in rooms:
         await room.said_all()
-        await second.archived(room.room, 40)
-    assert await second.end(signal.SIGTERM) == 0
-    assert any("export with: captioner export" in line for line in second.lines.got)
-    assert not any("Traceback" in line for line in first.lines.got + second.lines.got)
+        await archived_up_to(second, room.room, 40)
+    assert await second.stop(signal.SIGTERM, WAIT_S) == 0
+    assert second.count("export with: captioner export")
+    assert not first.count("Traceback") and not second.count("Traceback")
     for room in rooms:
         await room.close()
 
@@ -315,10 +284,11 @@ async def test_a_bus_that_is_not_up_yet_is_waited_for(nats_factory, tmp_path,
                                                       archive_process):
     server = nats_factory()  # not started
     process = await archive_process(server, tmp_path / "archive").start()
-    await process.lines.wait_for("connection refused", "trying again")
+    await process.wait_for("connection refused.*trying again", timeout_s=WAIT_S)
     server.start()
-    await process.lines.wait_for("connected to the bus at", server.url)
-    assert await process.end(signal.SIGTERM) == 0
+    await process.wait_for(f"connected to the bus at {re.escape(server.url)}",
+                           timeout_s=WAIT_S)
+    assert await process.stop(signal.SIGTERM, WAIT_S) == 0
 
 
 async def test_the_documented_archive_account_can_archive_and_nothing_more(

@@ -11,8 +11,9 @@ Where a room's state comes from (``docs/protocol.md`` has the statuses):
   ``session_resumed`` say it is on again;
 * ``paused`` and ``resumed`` (and ``listening``, as the views take it) pause and resume
   its screens, and the room's figures say ``paused`` four times a second;
-* the room's figures carry its session's title (``captioner run --title``), and
-  ``session_started`` (the operator's new session) names it at once; a room without a
+* the room's figures carry its session's title (``captioner run --title``),
+  ``session_started`` (the operator's new session) names it at once, and ``stopped``
+  says it too, for an edge that finds the room after it stopped; a room without a
   title is named by its id (a ``programme_item``'s title is the talk's, not the room's);
 * a room that has sent nothing (no event, no figures) for :data:`QUIET_S` is shown as
   ended too: it stopped without saying so, or it is off the bus.
@@ -40,6 +41,7 @@ QUIET_S = 60.0
 
 _ON_AGAIN = frozenset({LISTENING, RESUMED, SESSION_STARTED, SESSION_RESUMED})
 _UNPAUSE = frozenset({LISTENING, RESUMED})
+_NAMING = frozenset({SESSION_STARTED, STOPPED})
 
 #: How each state is named on the index page (English, Russian).
 STATE_WORDS = {LIVE: ("Live", "Идёт"), PAUSED_STATE: ("Paused", "Пауза"),
@@ -78,9 +80,10 @@ class RoomState:
                 self.last_seq = max(self.last_seq or 0, event.seq)
             return
         state = event.state
-        # Only a new session's title names the room: a programme item's is the talk's.
+        # Only a session's title names the room (a new session's, or the one a stopped
+        # room says it had): a programme item's is the talk's.
         title = event.detail.get("title") if (
-            state == SESSION_STARTED and isinstance(event.detail, Mapping)) else None
+            state in _NAMING and isinstance(event.detail, Mapping)) else None
         if isinstance(title, str) and title.strip():
             self.title = title.strip()
         if state == STOPPED:

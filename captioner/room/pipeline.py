@@ -85,8 +85,10 @@ class LivePipeline:
                  hotwords: bool = True,
                  policy_params: StreamingParams = StreamingParams(),
                  audio_taps: Sequence[Callable[[AudioChunk], None]] = (),
-                 time_offset_s: float = 0.0) -> None:
+                 time_offset_s: float = 0.0,
+                 session_title: Callable[[], str] = str) -> None:
         self.engine = engine
+        self.session_title = session_title
         self.source = source
         self.sinks = tuple(sinks)
         self.controls = controls or Controls()
@@ -257,9 +259,12 @@ class LivePipeline:
             self.stats.passes[input_id] = worker.passes
             self.stats.asr_seconds[input_id] = round(worker.asr_seconds, 3)
             self.stats.dropped_chunks[input_id] = worker.dropped_chunks
+        # The title rides along: a serving edge that starts after the room stopped finds
+        # this status last on the bus, and names the room by it on the venue index.
+        title = self.session_title()
         self.publish(Status("stopped", time.time_ns(), detail={
             "committed": self.stats.committed, "passes": self.stats.passes,
-            "dropped_chunks": self.stats.dropped_chunks}))
+            "dropped_chunks": self.stats.dropped_chunks, **({"title": title} if title else {})}))
         return self.stats
 
     def _utterance_ended(self, input_id: str, lang: str | None) -> None:

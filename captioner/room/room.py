@@ -99,7 +99,8 @@ class Room:
             live_params=live_params, policy_params=policy_params,
             first_seq=(record.journal.last_seq or 0) + 1 if record else 1,
             glossary=glossary, hotwords=hotwords, router=router, translation=translation,
-            audio_taps=taps, time_offset_s=record.record.offset_s if record else 0.0)
+            audio_taps=taps, time_offset_s=record.record.offset_s if record else 0.0,
+            session_title=lambda: self.title)
         if record is not None:
             record.bind(self.pipeline.announce)
         for status in announcements:

@@ -279,6 +279,21 @@ async def test_the_index_names_a_room_by_the_title_in_its_figures(nats_server, r
     assert [r["title"] for r in json.loads(body)["rooms"]] == ["Hall A · Зал А", "room-b"]
 
 
+async def test_an_edge_started_after_a_room_stopped_names_it_by_its_title(nats_server,
+                                                                         rooms, edges):
+    room = rooms[0]
+    room.say(Status("stopped", time.time_ns(), detail={"committed": 3,
+                                                       "title": "Water & climate"}))
+    room.speak(1)  # published after the status, in order: acknowledged, so is the status
+    await room.wait_acked()
+    served = await edges(nats_server.url)  # no figures ever reach it from this room
+    _, _, body = await http_get(served.port, "/rooms.json")
+    listed = {r["room"]: r for r in json.loads(body)["rooms"]}
+    assert (listed["room-a"]["title"], listed["room-a"]["state"]) == ("Water & climate",
+                                                                      "ended")
+    assert listed["room-b"]["title"] == "room-b"
+
+
 async def test_an_edge_serves_with_the_documented_read_only_account(nats_factory, tmp_path):
     server = nats_factory(config=documented_accounts(), env={
         "PAVILION_A_PASSWORD": "pw-a", "PAVILION_B_PASSWORD": "pw-b",

@@ -59,6 +59,10 @@ def test_statuses_pause_resume_end_and_name_a_room():
     assert room.name == "Water and climate"
     room.event(status("programme_item", 11, item=2, title="Coffee break", by="schedule"))
     assert room.name == "Water and climate"  # the talk on now is not the room's name
+    # A stopped room says its title, for an edge that finds it only then.
+    late = RoomState("pavilion-a")
+    late.event(status("stopped", 12, committed=40, title="Water and climate"))
+    assert late.name == "Water and climate" and late.state(T0 + 13 * S) == ENDED
 
 
 def test_figures_say_whether_the_screens_are_paused():

@@ -99,7 +99,7 @@ def test_the_room_is_known_on_its_bus_before_it_runs():
 
 
 async def test_a_run_ends_with_stopped_on_the_bus_and_in_the_journal():
-    record = FakeRecord()
+    record = FakeRecord(title="Water and climate")
     room = Room(FakeEngine(), FakeSource(inputs=()), LocalBus(), record=record,
                 announcements=[Status("translation_unavailable", time.time_ns())])
     seen: list[Published] = []
@@ -110,3 +110,5 @@ async def test_a_run_ends_with_stopped_on_the_bus_and_in_the_journal():
     assert states(p.event for p in seen) == ["listening", "translation_unavailable",
                                               "stopped"]
     assert states(record.journal.events)[-1] == "stopped"
+    # The session's title, for an edge that finds the room only after it stopped.
+    assert seen[-1].event.detail["title"] == "Water and climate"

@@ -27,7 +27,7 @@ from captioner.recognition.schedule import LiveParams
 from captioner.record.current import CurrentRecord, RecordRequest, open_record
 from captioner.room.controls import restored
 from captioner.room.pipeline import TranslationFactory
-from captioner.room.room import Room, resumed_statuses, retained_captions
+from captioner.room.room import Room, resumed_journal
 from captioner.routing.glossary import Glossary
 from captioner.routing.tracks import TrackRouter
 from captioner.states import (
@@ -102,10 +102,12 @@ async def build_room(cfg: Config, plan: RoomPlan, engine, source: AudioSource,
     translation, statuses = await build_translation(cfg, engine, executor, glossary,
                                                     store_root)
     resumed = record.record.resumed if record is not None else None
-    bus = LocalBus(plan.room, retained=retained_captions(record))
+    earlier = resumed_journal(record)
+    bus = LocalBus(plan.room, retained=tuple(earlier.captions) if earlier else ())
     return Room(
         engine, source, bus, labels={i.id: i.source for i in plan.inputs},
-        controls=restored(resumed_statuses(record), cfg.programme, plan.language),
+        controls=restored(earlier.statuses if earlier else (), cfg.programme,
+                          plan.language),
         record=record,
         translation=translation,
         router=TrackRouter(cfg.translation.booth_hold_s, translate=translation is not None),

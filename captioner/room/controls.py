@@ -113,7 +113,7 @@ def restored(statuses: Iterable[Status], programme: Programme = Programme(),
                 log.warning("journal: a speaker_set status without a speaker was skipped")
         elif status.state == PROGRAMME_ITEM:
             item = detail.get("item")
-            if item is None or (isinstance(item, int) and 0 <= item < len(programme.items)):
+            if item is None or (isinstance(item, int) and programme.item(item) is not None):
                 controls.item = item
             if isinstance(detail.get("auto"), bool):
                 controls.auto_advance = detail["auto"]

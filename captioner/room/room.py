@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from captioner.bus.base import CaptionBus
@@ -27,6 +27,7 @@ from captioner.programme import Programme
 from captioner.recognition.schedule import LiveParams
 from captioner.recognition.streaming import StreamingParams
 from captioner.record.current import CurrentRecord
+from captioner.record.journal_read import JournalRead
 from captioner.room.controls import Controls, apply, follow_schedule
 from captioner.room.gate import ScreenGate
 from captioner.room.pipeline import LivePipeline, SessionStats, TranslationFactory
@@ -251,15 +252,8 @@ class Room:
         return info
 
 
-def resumed_statuses(record: CurrentRecord | None) -> Sequence[Status]:
-    """The statuses a resumed session's journal holds (the operator's last settings)."""
-    if record is None or record.journal.resumed_from is None:
-        return ()
-    return tuple(record.journal.resumed_from.statuses)
-
-
-def retained_captions(record: CurrentRecord | None) -> Sequence[Caption]:
-    """The committed captions of a resumed session, for the bus to replay to viewers."""
-    if record is None or record.journal.resumed_from is None:
-        return ()
-    return tuple(record.journal.resumed_from.captions)
+def resumed_journal(record: CurrentRecord | None) -> JournalRead | None:
+    """What a resumed session's journal held when this run opened it again: the
+    committed captions, for the bus to replay to viewers, and the statuses, with the
+    operator's last settings. None for a new session, or none recorded."""
+    return record.journal.resumed_from if record is not None else None

@@ -3,6 +3,7 @@
 Usage:
     .venv/bin/python -m bench.switches ../shared/audio [--utterances 24] [--seed 1]
     .venv/bin/python -m bench.switches ../shared/audio --simulated   # repeatable, faster
+    .venv/bin/python -m bench.switches ../shared/audio --simulated --seed 1,2,3
     .venv/bin/python -m bench.switches ../shared/audio --hints       # the speaker's language
 
 Builds a session from the clips that have references (and a few synthesised sentences
@@ -15,8 +16,12 @@ transcribed offline the way ``captioner transcribe`` does, as a whole and clip b
 Per utterance it prints whether anything was committed in it at all, whether the
 committed text is in its language, the live and offline error against the reference
 (WER for English, CER for Russian), and the commit latency of its words, split into the
-first 3 s after the change of language and the rest. An utterance is *lost* when live
-commits none of its words while offline reads it alone.
+first 3 s after the change of language and the rest, and again by when they were
+committed: while the speaker went on (opening words and the rest) or once the speaker
+had stopped (the final pass). An utterance is *lost* when live commits none of its words
+while offline reads it alone. ``--seed 1,2,3`` plays one panel per seed and ends with
+the figures over all of them: one panel's error moves by a point between runs of the
+same code, as a changed pass schedule gives a word to a misreading or takes it away.
 
 With ``--hints`` (on the simulated clock) the live pipeline plays the session three
 times, with the language hint an operator's choice of speaker gives: none; each
@@ -46,6 +51,11 @@ from captioner.synth import speak, write_wav
 
 OPENING_S = 3.0  # "the first seconds after a change", where live loses most
 
+# A word committed this long after its clip's end was committed once the speaker had
+# stopped, by the utterance's final pass: the voice activity detector ends an utterance
+# after 0.5 s of silence (VadParams.min_silence_s), and a clip ends with its speech.
+STOPPED_S = 0.45
+
 SYNTH = (
     ("ru", "Добрый день, уважаемые коллеги. Сегодня мы обсуждаем изменение климата в "
            "Центральной Азии."),
@@ -68,6 +78,16 @@ class Utterance:
     level_dbfs: float
 
 
+@dataclass(frozen=True)
+class Commit:
+    """When one committed word came: ``latency_s`` after its end; whether it ends in the
+    first ``OPENING_S`` after the change of language; whether the speaker had stopped."""
+
+    latency_s: float
+    opening: bool
+    stopped: bool
+
+
 @dataclass
 class Scored:
     """What live and offline made of one utterance."""
@@ -81,8 +101,15 @@ class Scored:
     live_err: float = 1.0
     whole_err: float = 1.0
     alone_err: float = 1.0
-    opening_latency: list[float] = field(default_factory=list)
-    rest_latency: list[float] = field(default_factory=list)
+    commits: list[Commit] = field(default_factory=list)
+
+    @property
+    def opening_latency(self) -> list[float]:
+        return [c.latency_s for c in self.commits if c.opening]
+
+    @property
+    def rest_latency(self) -> list[float]:
+        return [c.latency_s for c in self.commits if not c.opening]
 
     @property
     def captioned(self) -> bool:
@@ -225,8 +252,9 @@ def score(utterances: Sequence[Utterance], events: list, speed: float,
         _, row.alone_err = error_rate(row.reference, row.alone_text, utt.lang)
         for end_s, latency in latencies:
             if utt.start_s - 0.3 <= end_s <= utt.end_s + 0.3:
-                opening = end_s - utt.start_s <= OPENING_S
-                (row.opening_latency if opening else row.rest_latency).append(latency)
+                row.commits.append(Commit(
+                    latency, opening=end_s - utt.start_s <= OPENING_S,
+                    stopped=end_s + latency * speed >= utt.end_s + STOPPED_S))
         rows.append(row)
     return rows
 
@@ -276,6 +304,47 @@ def report(rows: Sequence[Scored]) -> list[str]:
     rest = [x for r in rows for x in r.rest_latency]
     lines.append(f"committed latency median / p90: all {spread(opening + rest)}; first "
                  f"{OPENING_S:g} s after a change {spread(opening)}; the rest {spread(rest)}")
+    lines.append(commit_times(rows))
+    return lines
+
+
+def commit_times(rows: Sequence[Scored]) -> str:
+    """The committed latency by when the words came, and how many of the words above the
+    overall p90 each kind holds: what sets the p90."""
+    commits = [c for r in rows for c in r.commits]
+    if not commits:
+        return "by when committed: n/a"
+    p90 = pct([c.latency_s for c in commits], 0.9)
+    kinds = (("opening words while the speaker went on", lambda c: c.opening and not c.stopped),
+             ("the rest while the speaker went on", lambda c: not c.opening and not c.stopped),
+             ("after the speaker stopped", lambda c: c.stopped))
+    parts = []
+    for name, kind in kinds:
+        mine = [c.latency_s for c in commits if kind(c)]
+        parts.append(f"{name} {spread(mine)}, {sum(x > p90 for x in mine)} above the p90")
+    return "by when committed: " + "; ".join(parts)
+
+
+def over_seeds(panels: Sequence[tuple[int, Sequence[Scored]]]) -> list[str]:
+    """The figures of several panels together: each language's excess over offline per
+    seed and on the mean, and the latency of all their words."""
+    lines = ["", f"over seeds {', '.join(str(seed) for seed, _ in panels)}:"]
+    for lang in ("ru", "en"):
+        excess = []
+        for _, rows in panels:
+            mine = [r for r in rows if r.utt.lang == lang and r.alone_err < 1.0]
+            excess.append((pooled(mine, "live_err") - pooled(mine, "whole_err")) * 100)
+        lines.append(f"{lang}: live - whole {' / '.join(f'{x:+.1f}' for x in excess)} points, "
+                     f"mean {statistics.mean(excess):+.1f}")
+    rows = [r for _, panel in panels for r in panel]
+    right = sum(r.live_lang == r.utt.lang for r in rows if r.alone_err < 1.0)
+    scored = sum(r.alone_err < 1.0 for r in rows)
+    lines.append(f"lost {sum(r.lost for r in rows)}; language right in {right}/{scored}")
+    lines.append(f"committed latency median / p90: all "
+                 f"{spread([x for r in rows for x in r.opening_latency + r.rest_latency])}"
+                 f"; first {OPENING_S:g} s after a change "
+                 f"{spread([x for r in rows for x in r.opening_latency])}")
+    lines.append(commit_times(rows))
     return lines
 
 
@@ -309,13 +378,25 @@ def hint_report(name: str, rows: Sequence[Scored]) -> str:
             f"{spread(opening)} |")
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a seed or a list of seeds: {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("no seed given")
+    return seeds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("paths", nargs="+", help="clips or folders of clips (with references)")
     parser.add_argument("--model", default="whisper-base")
     parser.add_argument("--utterances", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=1, help="draws the order, pauses, levels")
+    parser.add_argument("--seed", type=_seeds, default="1", metavar="N[,N...]",
+                        help="draws the order, pauses, levels; several, comma-separated, "
+                        "play one panel each and sum them up")
     parser.add_argument("--synth", action="store_true",
                         help="add synthesised sentences (festival, espeak-ng) to the clips")
     parser.add_argument("--simulated", action="store_true",
@@ -330,10 +411,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="also with the speaker's language as a hint (simulated clock)")
     args = parser.parse_args(argv)
     args.simulated = args.simulated or args.hints
+    seeds = [0] if args.bilingual_minutes else args.seed  # that session draws nothing
 
     params, policy = tuned(args.tuning, "15")
     clock = "simulated clock" if args.simulated else "real time"
-    engine = load_bench_engine(args.model, f"{clock}, seed {args.seed} {' '.join(args.tuning)}")
+    engine = load_bench_engine(args.model, f"{clock}, seed {','.join(map(str, seeds))} "
+                                           f"{' '.join(args.tuning)}")
+    panels = []
     with tempfile.TemporaryDirectory() as tmp:
         found = [c for c in find_clips(args.paths) if c.lang in ("ru", "en")]
         clips = [c for c in found if c.reference]
@@ -342,30 +426,44 @@ def main(argv: list[str] | None = None) -> int:
 
             clips += [BenchClip(speak(text, lang, Path(tmp) / f"synth_{i}_{lang}.wav"), lang,
                                 text) for i, (lang, text) in enumerate(SYNTH)]
-        if args.bilingual_minutes:
-            path, utterances, alone_audio = bilingual_session(found, args.bilingual_minutes,
-                                                              Path(tmp))
-            kind = "bench.latency's bilingual session; pauses 1 s, the clips' own levels"
-        else:
-            path, utterances, alone_audio = build_session(clips, args.utterances, args.seed,
-                                                          Path(tmp))
-            kind = "pauses 0.5-2 s, levels -35 to -15 dBFS"
-        audio = decode_file(path)
-        total_s = len(audio) / SAMPLE_RATE
-        print(f"session: {len(utterances)} utterances, {total_s:.0f} s; {kind}")
-        runs = {}
-        if args.simulated:
-            from bench.simulate import CostModel, simulate
+        for seed in seeds:
+            if len(seeds) > 1:
+                print(f"\n## seed {seed}")
+            panels.append((seed, play(engine, args, found, clips, seed, params, policy,
+                                      Path(tmp))))
+    if len(panels) > 1:
+        for line in over_seeds(panels):
+            print(line)
+    return 0
 
-            for name, hint in HINTS.items() if args.hints else [("no hint", HINTS["no hint"])]:
-                runs[name], _ = asyncio.run(simulate(engine, audio, params, policy, CostModel(),
-                                                     language_hint=hint(utterances)))
-            events = runs["no hint"]
-        else:
-            events, _, wall_s, line = run_clip(engine, path, 1.0, params, policy)
-            print(f"live: {line}; {wall_s:.0f} s wall")
-        whole = offline(engine, audio)
-        alone = [text_of(offline(engine, a)) for a in alone_audio]
+
+def play(engine, args: argparse.Namespace, found: Sequence, clips: Sequence, seed: int,
+         params, policy, folder: Path) -> list[Scored]:
+    """Builds one session, plays it live and transcribes it offline; prints its report
+    and returns its rows."""
+    if args.bilingual_minutes:
+        path, utterances, alone_audio = bilingual_session(found, args.bilingual_minutes,
+                                                          folder)
+        kind = "bench.latency's bilingual session; pauses 1 s, the clips' own levels"
+    else:
+        path, utterances, alone_audio = build_session(clips, args.utterances, seed, folder)
+        kind = "pauses 0.5-2 s, levels -35 to -15 dBFS"
+    audio = decode_file(path)
+    total_s = len(audio) / SAMPLE_RATE
+    print(f"session: {len(utterances)} utterances, {total_s:.0f} s; {kind}")
+    runs = {}
+    if args.simulated:
+        from bench.simulate import CostModel, simulate
+
+        for name, hint in HINTS.items() if args.hints else [("no hint", HINTS["no hint"])]:
+            runs[name], _ = asyncio.run(simulate(engine, audio, params, policy, CostModel(),
+                                                 language_hint=hint(utterances)))
+        events = runs["no hint"]
+    else:
+        events, _, wall_s, line = run_clip(engine, path, 1.0, params, policy)
+        print(f"live: {line}; {wall_s:.0f} s wall")
+    whole = offline(engine, audio)
+    alone = [text_of(offline(engine, a)) for a in alone_audio]
     rows = score(utterances, events, 1.0, whole, alone)
     for line in report(rows):
         print(line)
@@ -379,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, r in enumerate(rows, 1):
             print(f"\n{i}. {r.utt.name}\n  ref:   {r.utt.reference}\n  live:  {r.live_text}"
                   f"\n  whole: {r.whole_text}\n  alone: {r.alone_text}")
-    return 0
+    return rows
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 from pathlib import Path
 
@@ -12,11 +13,14 @@ from bench.common import BenchClip
 from bench.switches import (
     HINTS,
     Utterance,
+    _seeds,
     alternate,
     assign,
     bilingual_session,
     build_session,
+    commit_times,
     level,
+    over_seeds,
     report,
     score,
 )
@@ -137,6 +141,50 @@ def test_scoring_finds_the_lost_utterance_the_wrong_language_and_opening_latency
     text = "\n".join(report(rows))
     assert "left out of the scores: c" in text
     assert "en: 1 utterances, 0 lost, 0 uncaptioned, language right in 0/1" in text
+
+
+def test_words_are_told_apart_by_when_they_were_committed():
+    utt = [Utterance("a", "ru", "x", 1.0, 9.0, -20)]
+    # Two opening words late, eight mid-speech, one by the final pass after the speaker
+    # stopped (the VAD ends the utterance 0.5 s into the silence), one just before.
+    events = [Status("listening", 0),
+              committed("ru", ("a", 1.0, 1.5), ("b", 1.5, 2.0), emitted_s=4.5),
+              *(committed("ru", (f"m{i}", 4.0 + i * 0.4, 4.4 + i * 0.4), emitted_s=5.4 + i * 0.4)
+                for i in range(8)),
+              committed("ru", ("c", 8.5, 8.95), emitted_s=9.4),
+              committed("ru", ("d", 8.95, 9.0), emitted_s=9.6)]
+    row, = score(utt, events, 1.0, [], ["x"])
+    assert [(c.opening, c.stopped) for c in row.commits] == (
+        [(True, False)] * 2 + [(False, False)] * 9 + [(False, True)])
+    assert row.opening_latency == pytest.approx([3.0, 2.5])
+    line = commit_times([row])
+    # The p90 of the twelve latencies is 2.5 s; only the first word is above it.
+    assert "opening words while the speaker went on 2.75 / 3.00 s (n=2), 1 above" in line
+    assert "the rest while the speaker went on 1.00 / 1.00 s (n=9), 0 above" in line
+    assert "after the speaker stopped 0.60 / 0.60 s (n=1), 0 above" in line
+    assert "by when committed:" in "\n".join(report([row]))
+
+
+def test_several_seeds_are_summed_up_with_each_excess_and_their_mean():
+    def panel(ru_live: float, en_live: float) -> list:
+        rows = score(utts()[:2], [Status("listening", 0)], 1.0, [], ["один два три", "four"])
+        for row, live in zip(rows, (ru_live, en_live), strict=True):
+            row.live_err, row.whole_err, row.alone_err = live, 0.1, 0.1
+            row.live_lang, row.live_text = row.utt.lang, row.utt.reference
+        return rows
+
+    lines = over_seeds([(1, panel(0.13, 0.11)), (2, panel(0.12, 0.16))])
+    assert lines[1] == "over seeds 1, 2:"
+    assert lines[2] == "ru: live - whole +3.0 / +2.0 points, mean +2.5"
+    assert lines[3] == "en: live - whole +1.0 / +6.0 points, mean +3.5"
+    assert lines[4] == "lost 0; language right in 4/4"
+
+
+def test_seeds_are_a_comma_separated_list():
+    assert _seeds("1") == [1] and _seeds("1,2, 3") == [1, 2, 3]
+    for bad in ("x", ","):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _seeds(bad)
 
 
 def test_the_hints_an_operator_gives():

@@ -265,6 +265,17 @@ def pooled(rows: Sequence[Scored], attr: str) -> float:
                for r in rows) / max(units, 1)
 
 
+def scored(rows: Sequence[Scored], lang: str) -> list[Scored]:
+    """A language's utterances that count in the scores: those offline reads alone (see
+    :func:`report`)."""
+    return [r for r in rows if r.utt.lang == lang and r.alone_err < 1.0]
+
+
+def excess(rows: Sequence[Scored]) -> float:
+    """Points of live error over ``transcribe`` of the whole session, pooled."""
+    return (pooled(rows, "live_err") - pooled(rows, "whole_err")) * 100
+
+
 def spread(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -289,7 +300,7 @@ def report(rows: Sequence[Scored]) -> list[str]:
         lines.append(f"left out of the scores: {', '.join(useless)} (offline reads it alone "
                      "100% wrong)")
     for lang, kind in (("ru", "CER"), ("en", "WER")):
-        mine = [r for r in rows if r.utt.lang == lang and r.alone_err < 1.0]
+        mine = scored(rows, lang)
         if not mine:
             continue
         right = sum(r.live_lang == lang for r in mine)
@@ -298,14 +309,19 @@ def report(rows: Sequence[Scored]) -> list[str]:
             f"{sum(not r.captioned for r in mine)} uncaptioned, language right in "
             f"{right}/{len(mine)}; pooled {kind} live {pooled(mine, 'live_err') * 100:.1f}%, "
             f"transcribe whole {pooled(mine, 'whole_err') * 100:.1f}%, each clip alone "
-            f"{pooled(mine, 'alone_err') * 100:.1f}% (live - whole "
-            f"{(pooled(mine, 'live_err') - pooled(mine, 'whole_err')) * 100:+.1f} points)")
+            f"{pooled(mine, 'alone_err') * 100:.1f}% (live - whole {excess(mine):+.1f} points)")
+    lines += latency_lines(rows)
+    return lines
+
+
+def latency_lines(rows: Sequence[Scored]) -> list[str]:
+    """The committed latency of the rows' words: all, split by where they were heard, and
+    by when they were committed."""
     opening = [x for r in rows for x in r.opening_latency]
     rest = [x for r in rows for x in r.rest_latency]
-    lines.append(f"committed latency median / p90: all {spread(opening + rest)}; first "
-                 f"{OPENING_S:g} s after a change {spread(opening)}; the rest {spread(rest)}")
-    lines.append(commit_times(rows))
-    return lines
+    return [f"committed latency median / p90: all {spread(opening + rest)}; first "
+            f"{OPENING_S:g} s after a change {spread(opening)}; the rest {spread(rest)}",
+            commit_times(rows)]
 
 
 def commit_times(rows: Sequence[Scored]) -> str:
@@ -330,22 +346,14 @@ def over_seeds(panels: Sequence[tuple[int, Sequence[Scored]]]) -> list[str]:
     seed and on the mean, and the latency of all their words."""
     lines = ["", f"over seeds {', '.join(str(seed) for seed, _ in panels)}:"]
     for lang in ("ru", "en"):
-        excess = []
-        for _, rows in panels:
-            mine = [r for r in rows if r.utt.lang == lang and r.alone_err < 1.0]
-            excess.append((pooled(mine, "live_err") - pooled(mine, "whole_err")) * 100)
-        lines.append(f"{lang}: live - whole {' / '.join(f'{x:+.1f}' for x in excess)} points, "
-                     f"mean {statistics.mean(excess):+.1f}")
+        points = [excess(scored(rows, lang)) for _, rows in panels]
+        lines.append(f"{lang}: live - whole {' / '.join(f'{x:+.1f}' for x in points)} points, "
+                     f"mean {statistics.mean(points):+.1f}")
     rows = [r for _, panel in panels for r in panel]
-    right = sum(r.live_lang == r.utt.lang for r in rows if r.alone_err < 1.0)
-    scored = sum(r.alone_err < 1.0 for r in rows)
-    lines.append(f"lost {sum(r.lost for r in rows)}; language right in {right}/{scored}")
-    lines.append(f"committed latency median / p90: all "
-                 f"{spread([x for r in rows for x in r.opening_latency + r.rest_latency])}"
-                 f"; first {OPENING_S:g} s after a change "
-                 f"{spread([x for r in rows for x in r.opening_latency])}")
-    lines.append(commit_times(rows))
-    return lines
+    counted = [r for lang in ("ru", "en") for r in scored(rows, lang)]
+    right = sum(r.live_lang == r.utt.lang for r in counted)
+    lines.append(f"lost {sum(r.lost for r in rows)}; language right in {right}/{len(counted)}")
+    return lines + latency_lines(rows)
 
 
 #: The ``--hints`` runs: name -> the hint at a time, given the session's utterances.
